@@ -1,0 +1,32 @@
+"""sendfs: serve downloads from any storage in ASGI apps, with correct HTTP."""
+
+from .__about__ import __version__
+from .exceptions import (
+    BackendError,
+    MissingDependency,
+    SendfsError,
+    SourceChanged,
+    SourceForbidden,
+    SourceNotFound,
+    UnknownScheme,
+    UnsafePath,
+)
+from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry, registry
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "FileInfo",
+    "MissingDependency",
+    "Resource",
+    "ResourceBase",
+    "SendfsError",
+    "SourceChanged",
+    "SourceForbidden",
+    "SourceNotFound",
+    "StorageRegistry",
+    "UnknownScheme",
+    "UnsafePath",
+    "__version__",
+    "registry",
+]

@@ -1,0 +1,69 @@
+"""The errors sendfs raises.
+
+Every error is a :class:`SendfsError`::
+
+    SendfsError
+    ├── SourceNotFound        the source does not exist or is a directory (HTTP 404)
+    ├── UnsafePath            a user-supplied path tried to leave its root (HTTP 404)
+    ├── SourceForbidden       the storage refused access (HTTP 403)
+    ├── UnknownScheme         no backend is registered for a URL scheme (also a ValueError)
+    ├── MissingDependency     an optional dependency is not installed (also an ImportError)
+    └── BackendError          the storage failed or could not be reached (HTTP 502)
+        └── SourceChanged     the object changed while it was being read
+
+Errors of the libraries underneath (``OSError``, botocore, aiohttp) are mapped into this tree at
+the backend boundary with ``raise ... from exc``, so the original stays on ``__cause__``. The
+HTTP status codes above are applied in exactly one place, :mod:`sendfs.responses.errors`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "MissingDependency",
+    "SendfsError",
+    "SourceChanged",
+    "SourceForbidden",
+    "SourceNotFound",
+    "UnknownScheme",
+    "UnsafePath",
+]
+
+
+class SendfsError(Exception):
+    """The base of every error sendfs raises."""
+
+
+class SourceNotFound(SendfsError):
+    """The source does not exist, or names a directory rather than a file."""
+
+
+class UnsafePath(SourceNotFound):
+    """A user-supplied path would leave its root (``..``, absolute, NUL, encoded separators...).
+
+    It subclasses :class:`SourceNotFound` so that it is answered exactly like a missing file:
+    a 404 that tells an attacker nothing about what exists outside the root.
+    """
+
+
+class SourceForbidden(SendfsError):
+    """The storage refused access to the source (file permissions, S3 AccessDenied)."""
+
+
+class UnknownScheme(SendfsError, ValueError):
+    """No backend is registered for the scheme of a URL."""
+
+
+class MissingDependency(SendfsError, ImportError):
+    """A backend needs an optional dependency that is not installed.
+
+    The message names the extra to install, e.g. ``pip install 'sendfs[s3]'``.
+    """
+
+
+class BackendError(SendfsError):
+    """The storage failed: unreachable, timed out, or answered with an unexpected error."""
+
+
+class SourceChanged(BackendError):
+    """The object changed while it was being served (its ETag, version or size moved)."""

@@ -1,0 +1,126 @@
+"""The contract between storages and responses: ``FileInfo``, ``Resource`` and ``Backend``.
+
+A backend turns a source into a :class:`Resource`: the metadata of one object, fixed at open
+time, plus a way to read any half-open byte range ``[start, stop)`` of it as an async stream.
+Everything the HTTP side needs comes through these three names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "Backend", "FileInfo", "Resource", "ResourceBase"]
+
+#: Bytes per read when the caller does not say: large enough to keep per-chunk overhead (thread
+#: hops, ASGI messages) small, small enough that a few in flight per response stay cheap.
+DEFAULT_CHUNK_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What a storage knows about one object, normalised across backends.
+
+    Args:
+        size: Length in bytes, or ``None`` for a stream of unknown length (no ranges then).
+        mtime: Last modification time, timezone-aware UTC, or ``None`` when unknown.
+        etag: The entity tag *without* quotes or ``W/`` prefix (the response quotes it), or
+            ``None`` when the storage offers none and none could be derived.
+        content_type: The media type the storage recorded (S3 ``ContentType``), if any.
+        name: The object's base name, used for Content-Type and Content-Disposition.
+        version: A storage version id (S3 ``VersionId``, GCS ``generation``), if any.
+    """
+
+    size: int | None
+    mtime: datetime | None = None
+    etag: str | None = None
+    content_type: str | None = None
+    name: str | None = None
+    version: str | None = None
+
+
+@runtime_checkable
+class Resource(Protocol):
+    """One opened object: metadata plus ranged async reads.
+
+    Ranges are half-open, ``[start, stop)``; ``stop=None`` means "to the end". A resource must be
+    closed with :meth:`aclose` (or ``async with``) once the response is done with it.
+    """
+
+    @property
+    def info(self) -> FileInfo:
+        """The metadata seen when the resource was opened."""
+        ...
+
+    def iter_range(self, start: int, stop: int | None, chunk_size: int) -> AsyncIterator[bytes]:
+        """Yield the bytes of ``[start, stop)`` in pieces of at most ``chunk_size`` bytes.
+
+        Args:
+            start: First byte offset, ``0 <= start``.
+            stop: One past the last byte, or ``None`` for the end of the object.
+            chunk_size: Largest piece to yield.
+
+        Raises:
+            sendfs.exceptions.BackendError: The storage failed while reading.
+            sendfs.exceptions.SourceChanged: The object changed since it was opened.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release every handle the resource holds. Safe to call more than once."""
+        ...
+
+
+class ResourceBase:
+    """Convenience base class for resources: ``async with`` support and a readable repr."""
+
+    _info: FileInfo
+
+    @property
+    def info(self) -> FileInfo:
+        """The metadata seen when the resource was opened."""
+        return self._info
+
+    async def aclose(self) -> None:
+        """Release the handles of this resource (nothing by default)."""
+
+    async def __aenter__(self) -> ResourceBase:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._info!r}>"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Turns a source into an opened :class:`Resource`.
+
+    Register an implementation for a URL scheme with
+    :meth:`sendfs.storages.StorageRegistry.register`, or ship it in the ``sendfs.backends``
+    entry-point group.
+    """
+
+    async def open(self, source: Any, **options: Any) -> Resource:
+        """Open ``source`` and read its metadata.
+
+        Args:
+            source: What the registry resolved: a path, a URL or a file object.
+            **options: Backend options (for fsspec backends, the storage options).
+
+        Raises:
+            sendfs.exceptions.SourceNotFound: No such object (or it is a directory).
+            sendfs.exceptions.SourceForbidden: The storage refused access.
+            sendfs.exceptions.BackendError: The storage failed or could not be reached.
+        """
+        ...

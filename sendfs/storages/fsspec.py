@@ -1,0 +1,284 @@
+"""Every filesystem fsspec knows: ``s3://``, ``gs://``, ``az://``, ``memory://``, ``zip://``...
+
+Strategies, chosen per filesystem class:
+
+- s3fs: native async, see :mod:`sendfs.storages.s3` (one pinned ranged GET per range).
+- other async filesystems (gcsfs, adlfs, http): native async, the range read in bounded
+  ``_cat_file(path, start, end)`` windows.
+- sync filesystems (memory, zip, ftp, sftp...): ``fs.open()`` then ``seek``/``read`` in worker
+  threads; ``memory://`` slices its buffer with ``cat_file`` instead (``open`` would copy the
+  whole object).
+
+Async filesystems are created inside the running event loop with ``asynchronous=True`` and kept
+per loop, so their HTTP sessions belong to the loop that uses them;
+:meth:`FsspecBackend.aclose` closes the sessions of the current loop (call it at shutdown, e.g.
+from the app's lifespan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio.to_thread
+import fsspec
+from fsspec.spec import AbstractFileSystem
+from fsspec.utils import tokenize
+
+from ..exceptions import (
+    BackendError,
+    MissingDependency,
+    SendfsError,
+    SourceChanged,
+    SourceForbidden,
+    SourceNotFound,
+    UnknownScheme,
+)
+from .base import FileInfo, Resource, ResourceBase
+from .metadata import info_from_fsspec
+from .s3 import S3Resource, is_s3_filesystem, s3_error_code
+
+__all__ = ["FsspecBackend", "filesystem_class", "map_open_error"]
+
+#: The ``pip install`` hint for protocols whose implementation is one of sendfs's extras.
+EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3"}
+
+#: Window of one ``_cat_file`` call for async filesystems other than s3fs.
+ASYNC_WINDOW = 1024 * 1024
+
+
+def filesystem_class(protocol: str) -> type[AbstractFileSystem]:
+    """Find the fsspec filesystem class of ``protocol``, with actionable errors.
+
+    Args:
+        protocol: A URL scheme such as ``"s3"`` or ``"memory"``.
+
+    Raises:
+        MissingDependency: fsspec knows the protocol but its package is not installed.
+        UnknownScheme: fsspec does not know the protocol.
+    """
+    try:
+        cls: type[AbstractFileSystem] = fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        extra = EXTRA_FOR_PROTOCOL.get(protocol)
+        hint = f"pip install 'sendfs[{extra}]'" if extra else str(exc)
+        raise MissingDependency(f"the {protocol!r} scheme needs an extra package: {hint}") from exc
+    except ValueError as exc:
+        raise UnknownScheme(f"fsspec knows no protocol {protocol!r}") from exc
+    return cls
+
+
+def map_open_error(exc: BaseException, url: str) -> Exception:
+    """Map an error raised while opening a source of any storage into the sendfs error tree.
+
+    Args:
+        exc: What the filesystem raised.
+        url: The source, for the message.
+    """
+    if isinstance(exc, SendfsError):
+        return exc
+    code = s3_error_code(exc)
+    missing = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+    if isinstance(exc, missing) or code in {"NoSuchKey", "NoSuchBucket", "404"}:
+        return SourceNotFound(f"no object at {url!r}")
+    if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
+        return SourceForbidden(f"access to {url!r} denied")
+    return BackendError(f"cannot open {url!r}: {exc!r}")
+
+
+class SyncFsResource(ResourceBase):
+    """An object on a synchronous fsspec filesystem, read in worker threads.
+
+    Args:
+        fs: The filesystem instance.
+        path: The path without protocol.
+        info: Its metadata.
+    """
+
+    def __init__(self, fs: AbstractFileSystem, path: str, info: FileInfo) -> None:
+        self._fs = fs
+        self._path = path
+        self._info = info
+
+    async def iter_range(
+        self, start: int, stop: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        """Yield ``[start, stop)``; one file handle per call, closed in ``finally``."""
+        size = self._info.size or 0
+        end = size if stop is None else min(stop, size)
+        if start >= end:
+            return
+        if type(self._fs).__name__ == "MemoryFileSystem":
+            read = self._memory_reader()
+            handle = None
+        else:
+            handle = await self._run(self._fs.open, self._path, "rb", block_size=0)
+            read = self._handle_reader(handle)
+        try:
+            offset = start
+            while offset < end:
+                data = await self._run(read, offset, min(chunk_size, end - offset))
+                if not data:
+                    raise SourceChanged(f"{self._path!r} shrank while it was being read")
+                offset += len(data)
+                yield data
+        finally:
+            if handle is not None:
+                await anyio.to_thread.run_sync(handle.close)
+
+    def _memory_reader(self) -> Callable[[int, int], bytes]:
+        def read(offset: int, size: int) -> bytes:
+            data: bytes = self._fs.cat_file(self._path, start=offset, end=offset + size)
+            return data
+
+        return read
+
+    @staticmethod
+    def _handle_reader(handle: Any) -> Callable[[int, int], bytes]:
+        def read(offset: int, size: int) -> bytes:
+            if handle.tell() != offset:
+                handle.seek(offset)
+            data: bytes = handle.read(size)
+            return data
+
+        return read
+
+    async def _run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
+        except SendfsError:
+            raise
+        except Exception as exc:
+            raise map_open_error(exc, self._path) from exc
+
+
+class AsyncFsResource(ResourceBase):
+    """An object on an async fsspec filesystem other than s3fs, read in bounded windows.
+
+    Args:
+        fs: The filesystem, created with ``asynchronous=True`` in the running loop.
+        path: The path without protocol.
+        info: Its metadata.
+    """
+
+    chunk_size_hint = ASYNC_WINDOW
+
+    def __init__(self, fs: Any, path: str, info: FileInfo) -> None:
+        self._fs = fs
+        self._path = path
+        self._info = info
+
+    async def iter_range(
+        self, start: int, stop: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        """Yield ``[start, stop)``, one ``_cat_file`` request per window."""
+        size = self._info.size or 0
+        end = size if stop is None else min(stop, size)
+        offset = start
+        while offset < end:
+            window_end = min(offset + chunk_size, end)
+            try:
+                data: bytes = await self._fs._cat_file(self._path, start=offset, end=window_end)
+            except Exception as exc:
+                raise BackendError(f"reading {self._path!r} failed: {exc!r}") from exc
+            if len(data) != window_end - offset:
+                raise SourceChanged(f"{self._path!r} changed while it was being read")
+            offset = window_end
+            yield data
+
+
+class FsspecBackend:
+    """The backend for fsspec URLs: one instance serves every protocol fsspec knows."""
+
+    def __init__(self) -> None:
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def open(self, source: Any, **options: Any) -> Resource:
+        """Open an fsspec URL.
+
+        Args:
+            source: A URL such as ``"s3://bucket/key"`` or ``"memory://exports/a.csv"``.
+            **options: Storage options for the filesystem (credentials, ``endpoint_url``...).
+
+        Raises:
+            UnknownScheme: fsspec knows no such protocol.
+            MissingDependency: The protocol's package is not installed.
+            SourceNotFound: No such object, or a directory.
+            SourceForbidden: The storage refused access.
+            BackendError: Anything else the storage raised.
+        """
+        url = str(source)
+        protocol = fsspec.core.split_protocol(url)[0] or "file"
+        cls = filesystem_class(protocol)
+        path = cls._strip_protocol(url)
+        storage_options = {**cls._get_kwargs_from_urls(url), **options}
+        try:
+            if cls.async_impl:
+                fs = await self._async_filesystem(cls, protocol, storage_options)
+                fs.invalidate_cache(path)
+                raw = await fs._info(path)
+            else:
+                fs = await anyio.to_thread.run_sync(lambda: cls(**storage_options))
+                raw = await anyio.to_thread.run_sync(_fresh_info, fs, path)
+        except Exception as exc:
+            raise map_open_error(exc, url) from exc
+        if raw.get("type") == "directory":
+            raise SourceNotFound(f"{url!r} is a directory")
+        info = info_from_fsspec(raw, path=path)
+        if cls.async_impl and is_s3_filesystem(fs):
+            return S3Resource(fs, path, info)
+        if cls.async_impl:
+            return AsyncFsResource(fs, path, info)
+        return SyncFsResource(fs, path, info)
+
+    async def _async_filesystem(
+        self, cls: type[AbstractFileSystem], protocol: str, options: dict[str, Any]
+    ) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError as exc:
+            raise BackendError(
+                f"the {protocol!r} filesystem is asyncio-based; run the app on asyncio"
+            ) from exc
+        key = tokenize(cls.__module__, cls.__qualname__, options)
+        instances = self._async.setdefault(loop, {})
+        fs = instances.get(key)
+        if fs is None:
+            fs = cls(asynchronous=True, skip_instance_cache=True, **options)
+            instances[key] = fs
+        return fs
+
+    async def aclose(self) -> None:
+        """Close the sessions of the async filesystems created in the running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for fs in self._async.pop(loop, {}).values():
+            await _close_async_filesystem(fs)
+
+    def __repr__(self) -> str:
+        return "FsspecBackend()"
+
+
+def _fresh_info(fs: AbstractFileSystem, path: str) -> dict[str, Any]:
+    fs.invalidate_cache(path)
+    info: dict[str, Any] = fs.info(path)
+    return info
+
+
+async def _close_async_filesystem(fs: Any) -> None:
+    """Close the client session of an async filesystem (s3fs and aiohttp-based ones)."""
+    creator = getattr(fs, "_s3creator", None)
+    if creator is not None:
+        await creator.__aexit__(None, None, None)
+        fs._s3 = None
+        return
+    session = getattr(fs, "_session", None)
+    close = getattr(session, "close", None)
+    if close is not None and asyncio.iscoroutinefunction(close):
+        await close()

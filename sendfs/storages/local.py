@@ -1,0 +1,146 @@
+"""Local files: ``str`` and ``os.PathLike`` paths, and ``file://`` URLs.
+
+The file is opened and ``fstat``-ed in one worker-thread call when the resource opens, so the
+metadata describes exactly the file that is then read (a rename in between cannot swap it).
+Reads are positional (``os.pread``) in worker threads; the event loop never touches the disk.
+
+Security: this backend serves whatever path it is given. Never pass a user-supplied path to it;
+join user paths onto a root with :func:`sendfs.storages.paths.safe_join` (what
+``send_from_storage`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+
+from ..exceptions import BackendError, SourceChanged, SourceForbidden, SourceNotFound
+from .base import FileInfo, ResourceBase
+from .metadata import derived_etag, to_utc_datetime
+
+__all__ = ["LocalBackend", "LocalResource"]
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
+
+
+def _open_regular_file(path: str) -> tuple[int, os.stat_result]:
+    """Open ``path`` read-only and stat it; refuse anything but a regular file.
+
+    ``O_NONBLOCK`` keeps a FIFO from blocking the worker thread forever; it has no effect on
+    regular files.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(path) if stat.S_ISDIR(st.st_mode) else FileNotFoundError(path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows has no pread
+    return os.read(fd, size)  # pragma: no cover
+
+
+def map_os_error(exc: OSError, source: object) -> Exception:
+    """Map an ``OSError`` from the file system into the sendfs error tree.
+
+    Args:
+        exc: The error raised by ``os.open``, ``os.stat`` and friends.
+        source: What was being opened, for the message.
+
+    Returns:
+        The sendfs error to raise ``from exc``.
+    """
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+        return SourceNotFound(f"no file at {source!r}")
+    if isinstance(exc, PermissionError):
+        return SourceForbidden(f"permission denied for {source!r}")
+    return BackendError(f"cannot read {source!r}: {exc}")
+
+
+class LocalResource(ResourceBase):
+    """An open local file.
+
+    Args:
+        path: The file's path (kept for servers that can send a file by path).
+        fd: An open, read-only descriptor the resource now owns.
+        st: The ``fstat`` result of ``fd``.
+    """
+
+    def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self._info = FileInfo(
+            size=st.st_size,
+            mtime=to_utc_datetime(st.st_mtime),
+            etag=derived_etag(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size),
+            name=os.path.basename(path) or None,
+        )
+
+    async def iter_range(
+        self, start: int, stop: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        """Yield ``[start, stop)`` of the file, reading in worker threads."""
+        fd = self._fd
+        if fd is None:
+            raise BackendError(f"{self.path!r} is closed")
+        size = self._info.size or 0
+        end = size if stop is None else min(stop, size)
+        offset = start
+        while offset < end:
+            want = min(chunk_size, end - offset)
+            try:
+                data = await anyio.to_thread.run_sync(_read_at, fd, want, offset)
+            except OSError as exc:
+                raise map_os_error(exc, self.path) from exc
+            if not data:
+                raise SourceChanged(f"{self.path!r} shrank while it was being read")
+            offset += len(data)
+            yield data
+
+    async def aclose(self) -> None:
+        """Close the descriptor (once)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+class LocalBackend:
+    """The backend for local paths and ``file://`` URLs (already turned into paths)."""
+
+    async def open(self, source: Any, **options: Any) -> LocalResource:
+        """Open a local regular file.
+
+        Args:
+            source: A ``str`` or ``os.PathLike`` path.
+            **options: Not used; accepted so every backend has the same signature.
+
+        Raises:
+            SourceNotFound: No such file, or a directory, FIFO or device.
+            SourceForbidden: The process may not read it.
+            BackendError: Any other operating-system error.
+        """
+        path = os.fspath(source)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if "\x00" in path:
+            raise SourceNotFound("a path with a NUL character names no file")
+        try:
+            fd, st = await anyio.to_thread.run_sync(_open_regular_file, path)
+        except OSError as exc:
+            raise map_os_error(exc, path) from exc
+        return LocalResource(path, fd, st)
+
+    def __repr__(self) -> str:
+        return "LocalBackend()"

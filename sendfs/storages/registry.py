@@ -1,0 +1,277 @@
+"""The backend registry: which backend serves which source.
+
+Resolution order for a source:
+
+1. a binary file object goes to the file-object backend;
+2. a path (``str`` without ``://``, or ``os.PathLike``) goes to the local backend;
+3. a URL ``scheme://rest`` goes to, in order: a named mount (``media://``), a backend registered
+   for the scheme (``file`` is built in), a backend from the ``sendfs.backends`` entry-point
+   group (loaded on first use), and finally fsspec for every protocol it knows.
+
+Registering never silently replaces a backend: pass ``replace=True`` to mean it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterator, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import fsspec
+
+from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme
+from .base import Backend, Resource
+from .fileobj import FileObjBackend, is_file_object
+from .fsspec import FsspecBackend
+from .local import LocalBackend
+from .paths import safe_join
+
+__all__ = ["ENTRY_POINT_GROUP", "Mount", "Resolved", "StorageRegistry", "registry"]
+
+ENTRY_POINT_GROUP = "sendfs.backends"
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Mount:
+    """A named storage: ``name://path`` means ``url/path`` opened with ``storage_options``.
+
+    Args:
+        name: The scheme it answers to.
+        url: The root it maps to: a local directory or an fsspec URL prefix.
+        storage_options: Options for the backend of ``url`` (credentials, endpoint...).
+    """
+
+    name: str
+    url: str
+    storage_options: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        # Storage options hold credentials: never print their values.
+        return f"Mount({self.name!r}, {self.url!r}, options={sorted(self.storage_options)})"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a source resolved to: the backend, what to give it, and the options."""
+
+    backend: Backend
+    target: Any
+    options: Mapping[str, Any]
+
+
+def _scheme_of(source: str) -> str | None:
+    head, sep, _ = source.partition("://")
+    return head.lower() if sep and _SCHEME.match(head.lower()) else None
+
+
+def _file_url_to_path(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise SourceNotFound(f"{url!r} names a file on another host")
+    return url2pathname(parts.path)
+
+
+class StorageRegistry:
+    """Maps sources to backends; a module-level default lives in :data:`registry`.
+
+    Args:
+        entry_points: Look up third-party backends in the ``sendfs.backends`` entry-point group
+            for schemes nobody registered (on by default).
+
+    Example::
+
+        from sendfs import registry
+
+        registry.mount("media", "s3://bucket/uploads", endpoint_url="https://...")
+        await registry.open("media://reports/q3.pdf")  # s3://bucket/uploads/reports/q3.pdf
+    """
+
+    def __init__(self, *, entry_points: bool = True) -> None:
+        self._backends: dict[str, Backend] = {}
+        self._mounts: dict[str, Mount] = {}
+        self._entry_points: dict[str, EntryPoint] | None = None if entry_points else {}
+        self._local = LocalBackend()
+        self._fileobj = FileObjBackend()
+        self._fsspec = FsspecBackend()
+        self._backends["file"] = self._local
+
+    # -- registration -----------------------------------------------------------------------
+
+    def register(self, scheme: str, backend: Backend, *, replace: bool = False) -> None:
+        """Serve URLs of ``scheme`` with ``backend``.
+
+        Args:
+            scheme: A URL scheme (letters, digits, ``+-.``), case-insensitive.
+            backend: Any object with ``async open(source, **options) -> Resource``.
+            replace: Allow replacing a backend or mount already registered for ``scheme``.
+
+        Raises:
+            ValueError: ``scheme`` is not a valid scheme, or is taken and ``replace`` is false.
+            TypeError: ``backend`` has no ``open`` method.
+        """
+        scheme = self._claim(scheme, replace=replace)
+        if not isinstance(backend, Backend):
+            raise TypeError(f"{backend!r} is not a backend: it needs an async open() method")
+        self._backends[scheme] = backend
+
+    def unregister(self, scheme: str) -> None:
+        """Forget the backend or mount registered for ``scheme``.
+
+        Raises:
+            KeyError: Nothing is registered for ``scheme``.
+        """
+        scheme = scheme.lower()
+        if scheme in self._mounts:
+            del self._mounts[scheme]
+        else:
+            del self._backends[scheme]
+
+    def mount(self, name: str, url: str, *, replace: bool = False, **storage_options: Any) -> None:
+        """Name a storage root: ``name://a/b`` will mean ``url/a/b``.
+
+        Credentials and endpoints live in the mount, never in request paths. The path after
+        ``name://`` is joined with :func:`~sendfs.storages.paths.safe_join`, so it cannot climb
+        out of ``url``.
+
+        Args:
+            name: The new scheme.
+            url: A local directory or an fsspec URL prefix (``"s3://bucket/uploads"``).
+            replace: Allow replacing an existing backend or mount of that name.
+            **storage_options: Options for the backend of ``url``.
+
+        Raises:
+            ValueError: ``name`` is not a valid scheme or is taken and ``replace`` is false.
+        """
+        name = self._claim(name, replace=replace)
+        if name == _scheme_of(url):
+            raise ValueError(f"mount {name!r} cannot point to its own scheme")
+        self._mounts[name] = Mount(name, url, dict(storage_options))
+
+    def _claim(self, scheme: str, *, replace: bool) -> str:
+        scheme = scheme.lower()
+        if not _SCHEME.match(scheme):
+            raise ValueError(f"{scheme!r} is not a URL scheme")
+        if not replace and (scheme in self._backends or scheme in self._mounts):
+            raise ValueError(f"{scheme!r} is registered already; pass replace=True to replace it")
+        self._backends.pop(scheme, None)
+        self._mounts.pop(scheme, None)
+        return scheme
+
+    # -- resolution -------------------------------------------------------------------------
+
+    def resolve(self, source: Any, **options: Any) -> Resolved:
+        """Decide which backend opens ``source``, without any I/O.
+
+        Args:
+            source: A path, a URL or a binary file object.
+            **options: Backend options; they take precedence over a mount's.
+
+        Raises:
+            TypeError: ``source`` is none of the accepted kinds, or a text stream.
+            UnknownScheme: Nothing serves the URL's scheme (the message lists what does).
+            MissingDependency: A backend's package is not installed.
+            UnsafePath: A mount path tries to leave its root.
+        """
+        if is_file_object(source):
+            return Resolved(self._fileobj, source, options)
+        if isinstance(source, os.PathLike):
+            return Resolved(self._local, os.fspath(source), options)
+        if not isinstance(source, str):
+            raise TypeError(
+                "a source is a path (str or os.PathLike), a URL or a binary file object, "
+                f"not {type(source).__name__}"
+            )
+        scheme = _scheme_of(source)
+        if scheme is None:
+            return Resolved(self._local, source, options)
+        rest = source.split("://", 1)[1]
+        if scheme in self._mounts:
+            mount = self._mounts[scheme]
+            target = safe_join(mount.url, rest)
+            return self.resolve(target, **{**mount.storage_options, **options})
+        if scheme == "file" and self._backends.get("file") is self._local:
+            return Resolved(self._local, _file_url_to_path(source), options)
+        backend = self._backends.get(scheme) or self._load_entry_point(scheme)
+        if backend is not None:
+            return Resolved(backend, source, options)
+        if scheme in fsspec.available_protocols():
+            return Resolved(self._fsspec, source, options)
+        raise UnknownScheme(
+            f"no backend for {scheme!r} in {source!r}; registered: "
+            f"{', '.join(sorted(self)) or 'none'}, plus every fsspec protocol "
+            "(fsspec.available_protocols())"
+        )
+
+    def _load_entry_point(self, scheme: str) -> Backend | None:
+        if self._entry_points is None:
+            self._entry_points = {
+                ep.name.lower(): ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+            }
+        ep = self._entry_points.pop(scheme, None)
+        if ep is None:
+            return None
+        try:
+            loaded = ep.load()
+        except ImportError as exc:
+            raise MissingDependency(
+                f"the backend for {scheme!r} ({ep.value}) could not be imported: {exc}"
+            ) from exc
+        backend: Backend = loaded() if isinstance(loaded, type) else loaded
+        self.register(scheme, backend)
+        return backend
+
+    async def open(self, source: Any, **options: Any) -> Resource:
+        """Resolve ``source`` and open it with its backend.
+
+        Args:
+            source: A path, a URL or a binary file object.
+            **options: Backend options (fsspec storage options).
+
+        Raises:
+            sendfs.exceptions.SendfsError: See :meth:`resolve` and the backends.
+        """
+        resolved = self.resolve(source, **options)
+        return await resolved.backend.open(resolved.target, **resolved.options)
+
+    # -- container protocol and lifecycle ----------------------------------------------------
+
+    def __contains__(self, scheme: object) -> bool:
+        return isinstance(scheme, str) and (
+            scheme.lower() in self._backends or scheme.lower() in self._mounts
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over the registered schemes and mount names (not fsspec's protocols)."""
+        return iter(sorted({*self._backends, *self._mounts}))
+
+    def __repr__(self) -> str:
+        backends = ", ".join(f"{s}={type(b).__name__}" for s, b in sorted(self._backends.items()))
+        mounts = ", ".join(f"{m.name}->{m.url}" for m in self._mounts.values())
+        return f"<StorageRegistry backends=[{backends}] mounts=[{mounts}]>"
+
+    @property
+    def mounts(self) -> Mapping[str, Mount]:
+        """The named storages, by name."""
+        return dict(self._mounts)
+
+    async def aclose(self) -> None:
+        """Close the sessions async filesystems opened in the running event loop.
+
+        Call it at shutdown (the app's lifespan); the registry stays usable afterwards and
+        opens new sessions on demand.
+        """
+        await self._fsspec.aclose()
+        for backend in self._backends.values():
+            close = getattr(backend, "aclose", None)
+            if close is not None:
+                await close()
+
+
+#: The default registry used by ``send_file`` when none is given.
+registry = StorageRegistry()
