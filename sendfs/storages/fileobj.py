@@ -145,9 +145,10 @@ class FileObjResource(ResourceBase):
             yield data
 
     async def aclose(self) -> None:
-        """Close the file object."""
-        if not self._obj.closed:
-            await anyio.to_thread.run_sync(self._obj.close)
+        """Close the file object (objects with only ``read()`` have nothing to close)."""
+        close = getattr(self._obj, "close", None)
+        if callable(close) and not getattr(self._obj, "closed", False):
+            await anyio.to_thread.run_sync(close)
 
 
 class FileObjBackend:

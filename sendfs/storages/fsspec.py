@@ -40,7 +40,7 @@ from .base import FileInfo, Resource, ResourceBase
 from .metadata import info_from_fsspec
 from .s3 import S3Resource, is_s3_filesystem, s3_error_code
 
-__all__ = ["FsspecBackend", "filesystem_class", "map_open_error"]
+__all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
 
 #: The ``pip install`` hint for protocols whose implementation is one of sendfs's extras.
 EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3"}
@@ -86,6 +86,18 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
         return SourceForbidden(f"access to {url!r} denied")
     return BackendError(f"cannot open {url!r}: {exc!r}")
+
+
+def map_read_error(exc: BaseException, path: str) -> Exception:
+    """Map an error raised while reading an opened object: it vanished, or the storage failed.
+
+    Args:
+        exc: What the filesystem raised.
+        path: The object's path, for the message.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return SourceChanged(f"{path!r} disappeared while it was being read")
+    return BackendError(f"reading {path!r} failed: {exc!r}")
 
 
 class SyncFsResource(ResourceBase):
@@ -151,7 +163,7 @@ class SyncFsResource(ResourceBase):
         except SendfsError:
             raise
         except Exception as exc:
-            raise map_open_error(exc, self._path) from exc
+            raise map_read_error(exc, self._path) from exc
 
 
 class AsyncFsResource(ResourceBase):
@@ -182,7 +194,7 @@ class AsyncFsResource(ResourceBase):
             try:
                 data: bytes = await self._fs._cat_file(self._path, start=offset, end=window_end)
             except Exception as exc:
-                raise BackendError(f"reading {self._path!r} failed: {exc!r}") from exc
+                raise map_read_error(exc, self._path) from exc
             if len(data) != window_end - offset:
                 raise SourceChanged(f"{self._path!r} changed while it was being read")
             offset = window_end

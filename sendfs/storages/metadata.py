@@ -2,12 +2,14 @@
 
 fsspec backends disagree on key names and types: local gives ``mtime`` (a float), memory
 ``created`` (a float), s3fs ``LastModified`` (an aware datetime) and ``ETag`` (quoted), adlfs
-``last_modified`` and ``etag``, gcsfs ``updated`` (an ISO string), ``etag`` and ``generation``.
+``last_modified`` and ``etag``, gcsfs ``updated`` (an ISO string), ``etag`` and ``generation``,
+http ``Last-Modified`` (an HTTP date) and ``ETag``.
 The functions here are pure and tolerant: a value they cannot read becomes ``None``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import posixpath
 from collections.abc import Mapping
@@ -23,17 +25,26 @@ __all__ = [
     "unquote_etag",
 ]
 
-_MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
+_MTIME_KEYS = (
+    "mtime",
+    "LastModified",
+    "last_modified",
+    "Last-Modified",
+    "updated",
+    "modified",
+    "created",
+)
 _ETAG_KEYS = ("ETag", "etag", "Etag", "md5Hash")
 _VERSION_KEYS = ("VersionId", "version_id", "generation", "version")
 _CONTENT_TYPE_KEYS = ("ContentType", "content_type", "contentType", "mimetype")
 
 
 def to_utc_datetime(value: object) -> datetime | None:
-    """Read a timestamp, datetime or ISO 8601 string as an aware UTC datetime.
+    """Read a timestamp, datetime, ISO 8601 or HTTP date string as an aware UTC datetime.
 
     Args:
-        value: A POSIX timestamp (int or float), a datetime (naive means UTC) or an ISO string.
+        value: A POSIX timestamp (int or float), a datetime (naive means UTC), an ISO 8601
+            string or an HTTP date (``Sun, 06 Nov 1994 08:49:37 GMT``).
 
     Returns:
         The moment in UTC, or ``None`` when ``value`` is none of these or out of range.
@@ -44,14 +55,22 @@ def to_utc_datetime(value: object) -> datetime | None:
         if isinstance(value, int | float):
             return datetime.fromtimestamp(value, tz=timezone.utc)
         if isinstance(value, str) and value:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+            value = _parse_date_text(value)
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
     return None
+
+
+def _parse_date_text(text: str) -> datetime:
+    """Read an ISO 8601 date, or an HTTP date (``Last-Modified`` of fsspec's http filesystem)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return email.utils.parsedate_to_datetime(text)
 
 
 def unquote_etag(value: object) -> str | None:

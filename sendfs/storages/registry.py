@@ -34,7 +34,7 @@ from .paths import safe_join
 __all__ = ["ENTRY_POINT_GROUP", "Mount", "Resolved", "StorageRegistry", "registry"]
 
 ENTRY_POINT_GROUP = "sendfs.backends"
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class Resolved:
 
 def _scheme_of(source: str) -> str | None:
     head, sep, _ = source.partition("://")
-    return head.lower() if sep and _SCHEME.match(head.lower()) else None
+    return head.lower() if sep and _SCHEME.fullmatch(head.lower()) else None
 
 
 def _file_url_to_path(url: str) -> str:
@@ -115,9 +115,9 @@ class StorageRegistry:
             ValueError: ``scheme`` is not a valid scheme, or is taken and ``replace`` is false.
             TypeError: ``backend`` has no ``open`` method.
         """
-        scheme = self._claim(scheme, replace=replace)
         if not isinstance(backend, Backend):
             raise TypeError(f"{backend!r} is not a backend: it needs an async open() method")
+        scheme = self._claim(scheme, replace=replace)
         self._backends[scheme] = backend
 
     def unregister(self, scheme: str) -> None:
@@ -148,14 +148,14 @@ class StorageRegistry:
         Raises:
             ValueError: ``name`` is not a valid scheme or is taken and ``replace`` is false.
         """
-        name = self._claim(name, replace=replace)
-        if name == _scheme_of(url):
+        if name.lower() == _scheme_of(url):
             raise ValueError(f"mount {name!r} cannot point to its own scheme")
+        name = self._claim(name, replace=replace)
         self._mounts[name] = Mount(name, url, dict(storage_options))
 
     def _claim(self, scheme: str, *, replace: bool) -> str:
         scheme = scheme.lower()
-        if not _SCHEME.match(scheme):
+        if not _SCHEME.fullmatch(scheme):
             raise ValueError(f"{scheme!r} is not a URL scheme")
         if not replace and (scheme in self._backends or scheme in self._mounts):
             raise ValueError(f"{scheme!r} is registered already; pass replace=True to replace it")
@@ -193,7 +193,12 @@ class StorageRegistry:
         rest = source.split("://", 1)[1]
         if scheme in self._mounts:
             mount = self._mounts[scheme]
-            target = safe_join(mount.url, rest)
+            root = mount.url
+            if _scheme_of(root) == "file" and self._backends.get("file") is self._local:
+                # Join onto the directory, not the URL: the user path is not URL-quoted, so
+                # "a#1.txt" or "100%25.txt" appended to a file:// URL would name another file.
+                root = _file_url_to_path(root)
+            target = safe_join(root, rest)
             return self.resolve(target, **{**mount.storage_options, **options})
         if scheme == "file" and self._backends.get("file") is self._local:
             return Resolved(self._local, _file_url_to_path(source), options)
