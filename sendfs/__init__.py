@@ -11,12 +11,14 @@ from .exceptions import (
     UnknownScheme,
     UnsafePath,
 )
+from .responses import FileResponse, send_file
 from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry, registry
 
 __all__ = [
     "Backend",
     "BackendError",
     "FileInfo",
+    "FileResponse",
     "MissingDependency",
     "Resource",
     "ResourceBase",
@@ -29,4 +31,5 @@ __all__ = [
     "UnsafePath",
     "__version__",
     "registry",
+    "send_file",
 ]

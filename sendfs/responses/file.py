@@ -1,0 +1,380 @@
+"""``FileResponse``: a Lilya response (and plain ASGI app) that serves one source correctly.
+
+``__call__`` only dispatches: open the resource, let :func:`~sendfs.responses.plan.decide`
+choose the answer, then run one small sender (empty, full, one range, multipart). The response
+object is never mutated by a request, so one instance can answer many (except for file-object
+sources, which can be read once).
+
+Failures before the first byte are raised as HTTP exceptions the app renders (404, 403, 502,
+503). After the first byte, a failure is raised to the server, which aborts the connection: the
+client sees a body shorter than its Content-Length, never a silently truncated 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from lilya.background import Task
+from lilya.responses import Response
+from lilya.types import Message, Receive, Scope, Send
+
+from ..exceptions import SendfsError
+from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, Resource
+from ..storages.registry import StorageRegistry
+from ..storages.registry import registry as default_registry
+from .conditional import Validators
+from .errors import http_error
+from .headers import (
+    cache_control,
+    content_disposition,
+    content_type,
+    default_download_name,
+    http_date,
+    quote_etag,
+)
+from .plan import Plan, decide
+
+__all__ = ["FileResponse"]
+
+_Headers = list[tuple[bytes, bytes]]
+
+#: How much of the body python-magic sees when the media type is sniffed.
+SNIFF_LENGTH = 2048
+
+#: Response fields a caller's ``headers`` may not override: they describe the body we frame.
+_FRAMING = frozenset({b"content-length", b"content-range", b"transfer-encoding"})
+#: Fields a 304 carries (RFC 9110 section 15.4.5), from the caller's headers too.
+_NOT_MODIFIED_FIELDS = frozenset(
+    {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary", b"last-modified"}
+)
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """Request headers as a dict: lower-case names, Latin-1 values, repeats joined by ``, ``."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+class FileResponse(Response):
+    """Serve a path, a binary file object or a storage URL with full HTTP semantics.
+
+    Most code calls :func:`sendfs.send_file`, which validates its arguments and builds this.
+
+    Args:
+        source: A local path, a binary file object or a URL (``s3://bucket/key``, a mount).
+        status_code: The status of a full response; anything but 200 turns off conditional
+            and range handling (the body is then not "the representation").
+        headers: Extra response headers; they override computed ones except the framing
+            fields (Content-Length, Content-Range, Transfer-Encoding).
+        media_type: The Content-Type; by default guessed from ``filename``, then the source's
+            name, then what the storage recorded, else ``application/octet-stream``.
+        background: A Lilya task run after the response is sent (not after HEAD).
+        filename: The download name for Content-Disposition.
+        content_disposition_type: ``"attachment"``, ``"inline"``, or ``None`` for inline with
+            the name when one is known.
+        etag: ``True`` for the storage's tag, ``False`` for none, or a tag of your own.
+        last_modified: Overrides the storage's modification time.
+        max_age: Cache-Control ``public, max-age=N``; ``None`` sends ``no-cache``.
+        conditional: Answer conditional requests (304 / 412) and honour Range.
+        chunk_size: Bytes per read; by default what suits the backend.
+        storage_options: Options for the backend (fsspec storage options).
+        registry: The storage registry; by default :data:`sendfs.storages.registry`.
+        sniff_media_type: Without ``media_type``, read the first 2 KiB and let python-magic
+            name the type (Lilya's ``deduce_media_type_from_body``; costs one extra read).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: Task | None = None,
+        *,
+        filename: str | None = None,
+        content_disposition_type: str | None = None,
+        etag: bool | str = True,
+        last_modified: datetime | None = None,
+        max_age: int | None = None,
+        conditional: bool = True,
+        chunk_size: int | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        registry: StorageRegistry | None = None,
+        sniff_media_type: bool = False,
+    ) -> None:
+        self.source = source
+        self.status_code = status_code
+        self.media_type = media_type
+        self.background = background
+        self.encoders = []
+        self.filename = filename
+        self.content_disposition_type = content_disposition_type
+        self.etag = etag
+        self.last_modified = last_modified
+        self.max_age = max_age
+        self.conditional = conditional
+        self.chunk_size = chunk_size
+        self.storage_options = dict(storage_options or {})
+        self.registry = registry or default_registry
+        self.sniff_media_type = sniff_media_type
+        # Lilya's make_headers() mutates what it is given and adds Content-Type: give it a copy
+        # and keep only the caller's fields (and cookies set later with set_cookie()).
+        saved_media_type, self.media_type = self.media_type, None
+        self.make_headers(dict(headers or {}))
+        self.media_type = saved_media_type
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one HTTP request."""
+        method = str(scope.get("method", "GET")).upper()
+        resource = await self._open()
+        try:
+            await self._respond(resource, method, request_headers(scope), receive, send)
+        finally:
+            await resource.aclose()
+        if self.background is not None and method != "HEAD":
+            await self.background()
+
+    async def _open(self) -> Resource:
+        try:
+            return await self.registry.open(self.source, **self.storage_options)
+        except SendfsError as exc:
+            raise http_error(exc) from exc
+
+    async def _respond(
+        self,
+        resource: Resource,
+        method: str,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        info = resource.info
+        media_type = self._media_type(info, await self._sniff(resource))
+        validators = self._validators(info)
+        plan = decide(
+            method,
+            headers,
+            size=info.size,
+            validators=validators,
+            content_type=media_type,
+            conditional=self.conditional and self.status_code == 200,
+            ranges=self.conditional and self.status_code == 200,
+        )
+        hint: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)
+        chunk_size = self.chunk_size or hint
+        if plan.status in (304, 412, 416):
+            await self._send_empty(send, plan.status, self._status_headers(plan, info, validators))
+            return
+        response_headers = self._representation_headers(plan, info, validators, media_type)
+        status = (self.status_code or 200) if plan.status == 200 else plan.status
+        if method == "HEAD":
+            await self._send_empty(send, status, response_headers)
+        elif plan.multipart is not None:
+            body = self._multipart_body(resource, plan, chunk_size)
+            await self._send_body(send, receive, status, response_headers, body)
+        else:
+            start, stop = (plan.ranges[0].start, plan.ranges[0].stop) if plan.ranges else (0, None)
+            body = resource.iter_range(start, stop, chunk_size)
+            await self._send_body(send, receive, status, response_headers, body)
+
+    # -- metadata ---------------------------------------------------------------------------
+
+    def _validators(self, info: FileInfo) -> Validators:
+        etag = info.etag if self.etag is True else (self.etag or None)
+        return Validators(etag, self.last_modified or info.mtime)
+
+    async def _sniff(self, resource: Resource) -> str | None:
+        if not self.sniff_media_type or self.media_type or resource.info.size is None:
+            return None
+        import magic  # python-magic; send_file() checked that it is installed
+
+        head = b""
+        try:
+            async with closing_iterator(
+                resource.iter_range(0, SNIFF_LENGTH, SNIFF_LENGTH)
+            ) as chunks:
+                async for chunk in chunks:
+                    head += chunk
+        except SendfsError as exc:
+            raise http_error(exc) from exc
+        sniffed: str = magic.from_buffer(head, mime=True)
+        return sniffed
+
+    def _media_type(self, info: FileInfo, sniffed: str | None = None) -> str:
+        return content_type(
+            mimetype=self.media_type or sniffed,
+            names=(self.filename, info.name),
+            stored=info.content_type,
+        )
+
+    def _disposition(self, info: FileInfo, media_type: str) -> str | None:
+        kind = self.content_disposition_type or "inline"
+        name = self.filename or info.name
+        if kind == "attachment" and not name:
+            name = default_download_name(media_type)
+        if not name:
+            return None
+        return content_disposition(kind, name)
+
+    def _validator_headers(self, validators: Validators) -> _Headers:
+        fields: _Headers = []
+        if validators.etag:
+            fields.append((b"etag", quote_etag(validators.etag).encode("latin-1")))
+        if validators.last_modified is not None:
+            fields.append((b"last-modified", http_date(validators.last_modified).encode()))
+        fields.append((b"cache-control", cache_control(self.max_age).encode()))
+        return fields
+
+    def _representation_headers(
+        self, plan: Plan, info: FileInfo, validators: Validators, media_type: str
+    ) -> _Headers:
+        fields = self._validator_headers(validators)
+        ranges_ok = info.size is not None and self.conditional and self.status_code == 200
+        fields.append((b"accept-ranges", b"bytes" if ranges_ok else b"none"))
+        disposition = self._disposition(info, media_type)
+        if disposition is not None:
+            fields.append((b"content-disposition", disposition.encode("latin-1")))
+        if plan.multipart is not None:
+            fields.append((b"content-type", plan.multipart.content_type.encode()))
+            fields.append((b"content-length", str(plan.multipart.content_length).encode()))
+            return self._with_caller_headers(fields, protect=frozenset({b"content-type"}))
+        fields.append((b"content-type", media_type.encode("latin-1")))
+        if plan.ranges:
+            byte_range = plan.ranges[0]
+            fields.append((b"content-range", byte_range.content_range(info.size or 0).encode()))
+            fields.append((b"content-length", str(len(byte_range)).encode()))
+        elif info.size is not None:
+            fields.append((b"content-length", str(info.size).encode()))
+        return self._with_caller_headers(fields, protect=frozenset())
+
+    def _status_headers(self, plan: Plan, info: FileInfo, validators: Validators) -> _Headers:
+        if plan.status == 304:
+            fields = self._validator_headers(validators)
+            names = {name for name, _ in fields}
+            fields += [
+                (name, value)
+                for name, value in self._caller_headers()
+                if name in _NOT_MODIFIED_FIELDS and name not in names
+            ]
+            return fields
+        fields = [(b"content-length", b"0")]
+        if plan.status == 416:
+            fields.append((b"content-range", f"bytes */{info.size}".encode()))
+        return fields
+
+    def _caller_headers(self) -> _Headers:
+        return [(name.lower(), value) for name, value in self.headers.get_encoded_multi_items()]
+
+    def _with_caller_headers(
+        self, fields: _Headers, protect: frozenset[bytes] | set[bytes]
+    ) -> _Headers:
+        caller = [
+            (name, value)
+            for name, value in self._caller_headers()
+            if name not in _FRAMING and name not in protect
+        ]
+        overridden = {name for name, _ in caller}
+        return [field for field in fields if field[0] not in overridden] + caller
+
+    # -- senders ----------------------------------------------------------------------------
+
+    @staticmethod
+    async def _send_empty(send: Send, status: int, headers: _Headers) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_body(
+        self,
+        send: Send,
+        receive: Receive,
+        status: int,
+        headers: _Headers,
+        body: AsyncIterator[bytes],
+    ) -> None:
+        async with closing_iterator(body):
+            try:
+                first = await anext(body, b"")
+            except SendfsError as exc:
+                raise http_error(exc) from exc
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            failure: Exception | None = None
+            async with anyio.create_task_group() as group:
+                group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+                try:
+                    await _stream(send, first, body)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, not in a group
+                    failure = exc
+                group.cancel_scope.cancel()
+            if failure is not None:
+                # After the first byte: the server aborts the connection, the client sees a
+                # body shorter than Content-Length.
+                raise failure
+
+    @staticmethod
+    async def _multipart_body(
+        resource: Resource, plan: Plan, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        """The multipart body; each part's header travels with the part's first data chunk."""
+        assert plan.multipart is not None
+        for byte_range, part_header in zip(plan.ranges, plan.multipart.parts, strict=True):
+            pending = part_header
+            async with closing_iterator(
+                resource.iter_range(byte_range.start, byte_range.stop, chunk_size)
+            ) as chunks:
+                async for chunk in chunks:
+                    yield pending + chunk if pending else chunk
+                    pending = b""
+        yield plan.multipart.closing
+
+
+@asynccontextmanager
+async def closing_iterator(iterator: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close an async generator on exit, so its ``finally`` (file handles, S3 bodies) runs now."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _stream(send: Send, first: bytes, rest: AsyncIterator[bytes]) -> None:
+    """Send ``first`` and then every chunk of ``rest``, ending with an empty final message."""
+    if first and not await _send_chunk(send, first, more_body=True):
+        return
+    async for chunk in rest:
+        if not await _send_chunk(send, chunk, more_body=True):
+            return
+    await _send_chunk(send, b"", more_body=False)
+
+
+async def _send_chunk(send: Send, chunk: bytes, *, more_body: bool) -> bool:
+    """Send one body message; ``False`` when the client is gone (ASGI 2.4: OSError)."""
+    try:
+        await send({"type": "http.response.body", "body": chunk, "more_body": more_body})
+    except OSError:
+        return False
+    return True
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    """Cancel the streaming as soon as the client disconnects."""
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+        # A well-behaved server blocks in receive() once the request body is read; a checkpoint
+        # keeps a misbehaving one from starving the sender.
+        await anyio.lowlevel.checkpoint()

@@ -1,0 +1,165 @@
+"""``send_file``: the one call endpoints make, with Flask/Werkzeug and Lilya compatible names."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from lilya.background import Task
+
+from ..exceptions import MissingDependency, SourceNotFound
+from ..storages.fileobj import check_binary_file, is_file_object
+from ..storages.metadata import to_utc_datetime, unquote_etag
+from ..storages.registry import StorageRegistry
+from ..storages.registry import registry as default_registry
+from .errors import http_error
+from .file import FileResponse
+
+__all__ = ["send_file"]
+
+_UNSAFE_HEADER_VALUE = re.compile(r"[\x00\r\n]")
+
+
+def _check_headers(headers: Mapping[str, str] | None) -> None:
+    for name, value in (headers or {}).items():
+        if _UNSAFE_HEADER_VALUE.search(f"{name}{value}"):
+            raise ValueError(f"header {name!r} contains CR, LF or NUL")
+
+
+def _check_etag(etag: bool | str) -> bool | str:
+    if isinstance(etag, bool):
+        return etag
+    bare = unquote_etag(etag)
+    if bare is None:
+        raise ValueError(f"etag {etag!r} is not a valid entity tag (printable ASCII, no quotes)")
+    return bare
+
+
+def _check_last_modified(value: datetime | float | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = to_utc_datetime(value)
+    if moment is None:
+        raise TypeError(f"last_modified must be a datetime or a POSIX timestamp, not {value!r}")
+    return moment
+
+
+def _check_positive(name: str, value: int | None, *, zero: bool) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
+        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} int")
+
+
+def send_file(
+    source: Any,
+    mimetype: str | None = None,
+    as_attachment: bool = False,
+    attachment_filename: str | None = None,
+    max_age: int | None = None,
+    deduce_media_type_from_body: bool | None = None,
+    *,
+    download_name: str | None = None,
+    conditional: bool = True,
+    etag: bool | str = True,
+    last_modified: datetime | float | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    chunk_size: int | None = None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    background: Task | None = None,
+    registry: StorageRegistry | None = None,
+) -> FileResponse:
+    """Build a response that serves ``source`` with full HTTP semantics.
+
+    The first five parameters keep the order of ``lilya.contrib.responses.files.send_file``,
+    so replacing that import keeps positional calls working; the rest are keyword-only, named
+    as in Flask/Werkzeug.
+
+    Args:
+        source: What to serve: a local path (``str`` or ``os.PathLike``), a binary file object
+            (``io.BytesIO``, a spooled temporary file, a file opened with ``"rb"``; served from
+            its current position and closed afterwards), or a URL: ``file://``, any fsspec
+            protocol (``s3://bucket/key``, ``memory://...``) or a named mount (``media://...``).
+        mimetype: The Content-Type; guessed from the download name, the source's name, then
+            the storage's record, else ``application/octet-stream``. ``text/*`` types get
+            ``charset=utf-8``.
+        as_attachment: Ask the browser to save the file (``Content-Disposition: attachment``)
+            rather than show it (``inline``).
+        attachment_filename: Lilya's name for ``download_name``.
+        max_age: Seconds caches may reuse the response (``Cache-Control: public, max-age=N``);
+            ``None`` sends ``no-cache`` (cache, but revalidate: conditional requests get 304).
+        deduce_media_type_from_body: Lilya's option: when no ``mimetype`` is given, sniff
+            the type from the first 2 KiB with ``python-magic`` (which must be installed).
+        download_name: The file name the browser saves as; by default the source's name.
+            Non-ASCII names are sent as an RFC 8187 ``filename*`` with an ASCII fallback.
+        conditional: Answer conditional and range requests (304, 412, 206, 416). Off, every
+            GET is a plain 200.
+        etag: ``True`` uses the storage's entity tag (S3 ETag, or one derived from inode,
+            mtime and size); ``False`` sends none; a string is used as the tag.
+        last_modified: Overrides the storage's modification time (datetime or timestamp).
+        storage_options: Options for the backend, e.g. ``{"endpoint_url": ...}`` for S3.
+        chunk_size: Bytes per read and per ASGI message; by default 256 KiB for files and
+            1 MiB for S3.
+        status_code: The status of a full response. Anything but 200 turns conditional and
+            range handling off.
+        headers: Extra response headers (override computed ones, not the framing fields).
+        background: A task to run after the response is sent.
+        registry: The storage registry to resolve ``source`` with (default: the global one).
+
+    Returns:
+        A :class:`~sendfs.responses.FileResponse`; nothing is opened or read until it is
+        called by the server.
+
+    Raises:
+        TypeError: ``source`` is a text stream or not a source at all; both
+            ``download_name`` and ``attachment_filename`` are given.
+        ValueError: An option is out of range or a header value contains CR/LF/NUL.
+        sendfs.exceptions.UnknownScheme: No backend serves the URL's scheme.
+        sendfs.exceptions.MissingDependency: The backend's optional package is missing, or
+            python-magic for ``deduce_media_type_from_body``.
+
+    Security:
+        ``source`` is trusted: never build it from request data. To serve a user-chosen file
+        from a directory or bucket, use ``send_from_storage``, which refuses paths that
+        leave their root. The download name and header values are sanitised, so they can
+        come from users.
+    """
+    if download_name is not None and attachment_filename is not None:
+        raise TypeError("pass download_name or its alias attachment_filename, not both")
+    if is_file_object(source):
+        check_binary_file(source)
+    reg = registry or default_registry
+    try:
+        reg.resolve(source, **dict(storage_options or {}))
+    except SourceNotFound as exc:  # a mount path that climbs out: a plain 404
+        raise http_error(exc) from exc
+    if deduce_media_type_from_body and importlib.util.find_spec("magic") is None:
+        raise MissingDependency(
+            "deduce_media_type_from_body needs python-magic: pip install python-magic"
+        )
+    _check_positive("max_age", max_age, zero=True)
+    _check_positive("chunk_size", chunk_size, zero=False)
+    _check_headers(headers)
+    if not 200 <= status_code <= 599:
+        raise ValueError(f"status_code {status_code} cannot carry a file")
+    return FileResponse(
+        source,
+        status_code=status_code,
+        headers=headers,
+        media_type=mimetype,
+        background=background,
+        filename=download_name or attachment_filename,
+        content_disposition_type="attachment" if as_attachment else "inline",
+        etag=_check_etag(etag),
+        last_modified=_check_last_modified(last_modified),
+        max_age=max_age,
+        conditional=conditional,
+        chunk_size=chunk_size,
+        storage_options=storage_options,
+        registry=reg,
+        sniff_media_type=bool(deduce_media_type_from_body),
+    )

@@ -1,0 +1,94 @@
+"""Test helpers: in-process clients, a registry that records reads, a multipart parser."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from lilya.apps import Lilya
+from lilya.routing import Path
+
+from sendfs.storages import FileInfo, Resource, StorageRegistry
+
+
+def lilya_app(endpoint: Callable[[], Awaitable[Any]], path: str = "/file") -> Lilya:
+    """A Lilya app with one GET/HEAD route."""
+    return Lilya(routes=[Path(path, endpoint, methods=["GET", "HEAD", "POST"])])
+
+
+def asgi_client(app: Any) -> httpx.AsyncClient:
+    """An httpx client talking to ``app`` in-process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@dataclass
+class SpyResource:
+    """Wraps a resource and records every range read and whether it was closed."""
+
+    inner: Resource
+    reads: list[tuple[int, int | None]]
+    closed: list[bool]
+
+    @property
+    def info(self) -> FileInfo:
+        return self.inner.info
+
+    @property
+    def chunk_size_hint(self) -> int:
+        hint: int = getattr(self.inner, "chunk_size_hint", 256 * 1024)
+        return hint
+
+    async def iter_range(
+        self, start: int, stop: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        self.reads.append((start, stop))
+        async for chunk in self.inner.iter_range(start, stop, chunk_size):
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.closed.append(True)
+        await self.inner.aclose()
+
+
+class SpyRegistry(StorageRegistry):
+    """A registry whose resources record their reads (the real backends do the work)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[int, int | None]] = []
+        self.closed: list[bool] = []
+        self.opened = 0
+
+    async def open(self, source: Any, **options: Any) -> Resource:
+        self.opened += 1
+        inner = await super().open(source, **options)
+        return SpyResource(inner, self.reads, self.closed)
+
+
+@dataclass(frozen=True)
+class Part:
+    headers: dict[str, str]
+    body: bytes
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[Part]:
+    """Parse multipart/byteranges strictly: CRLF framing, closing delimiter required."""
+    match = re.fullmatch(r"multipart/byteranges; boundary=([0-9A-Za-z'()+_,./:=?-]+)", content_type)
+    assert match, content_type
+    delimiter = b"--" + match.group(1).encode()
+    assert body.startswith(delimiter + b"\r\n"), body[:80]
+    assert body.endswith(b"\r\n" + delimiter + b"--\r\n"), body[-80:]
+    inner = body[len(delimiter) + 2 : -(len(delimiter) + 6)]
+    parts = []
+    for raw in inner.split(b"\r\n" + delimiter + b"\r\n"):
+        head, sep, data = raw.partition(b"\r\n\r\n")
+        assert sep, raw[:80]
+        headers = {}
+        for line in head.split(b"\r\n"):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts.append(Part(headers, data))
+    return parts
