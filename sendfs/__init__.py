@@ -7,11 +7,12 @@ from .exceptions import (
     SendfsError,
     SourceChanged,
     SourceForbidden,
+    SourceIsDirectory,
     SourceNotFound,
     UnknownScheme,
     UnsafePath,
 )
-from .responses import FileResponse, send_file
+from .responses import FileResponse, StorageFiles, send_file, send_from_storage
 from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry, registry
 
 __all__ = [
@@ -25,11 +26,14 @@ __all__ = [
     "SendfsError",
     "SourceChanged",
     "SourceForbidden",
+    "SourceIsDirectory",
     "SourceNotFound",
+    "StorageFiles",
     "StorageRegistry",
     "UnknownScheme",
     "UnsafePath",
     "__version__",
     "registry",
     "send_file",
+    "send_from_storage",
 ]

@@ -3,8 +3,9 @@
 Every error is a :class:`SendfsError`::
 
     SendfsError
-    ├── SourceNotFound        the source does not exist or is a directory (HTTP 404)
-    ├── UnsafePath            a user-supplied path tried to leave its root (HTTP 404)
+    ├── SourceNotFound        the source does not exist (HTTP 404)
+    │   ├── SourceIsDirectory the source names a directory, not a file (HTTP 404)
+    │   └── UnsafePath        a user-supplied path tried to leave its root (HTTP 404)
     ├── SourceForbidden       the storage refused access (HTTP 403)
     ├── UnknownScheme         no backend is registered for a URL scheme (also a ValueError)
     ├── MissingDependency     an optional dependency is not installed (also an ImportError)
@@ -24,6 +25,7 @@ __all__ = [
     "SendfsError",
     "SourceChanged",
     "SourceForbidden",
+    "SourceIsDirectory",
     "SourceNotFound",
     "UnknownScheme",
     "UnsafePath",
@@ -36,6 +38,13 @@ class SendfsError(Exception):
 
 class SourceNotFound(SendfsError):
     """The source does not exist, or names a directory rather than a file."""
+
+
+class SourceIsDirectory(SourceNotFound):
+    """The source names a directory (or an S3 prefix), not a file.
+
+    Static-file apps use it to redirect ``/docs`` to ``/docs/`` or to list the directory.
+    """
 
 
 class UnsafePath(SourceNotFound):

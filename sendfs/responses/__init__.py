@@ -1,6 +1,7 @@
 """The HTTP half of sendfs: ``FileResponse`` and ``send_file``."""
 
 from .file import FileResponse
-from .send import send_file
+from .send import send_file, send_from_storage
+from .static import StorageFiles
 
-__all__ = ["FileResponse", "send_file"]
+__all__ = ["FileResponse", "StorageFiles", "send_file", "send_from_storage"]

@@ -1,8 +1,12 @@
-"""``send_file``: the one call endpoints make, with Flask/Werkzeug and Lilya compatible names."""
+"""``send_file`` and ``send_from_storage``: the calls endpoints make.
+
+Names follow Flask/Werkzeug and Lilya, so existing code moves over by changing an import.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,7 +22,7 @@ from ..storages.registry import registry as default_registry
 from .errors import http_error
 from .file import FileResponse
 
-__all__ = ["send_file"]
+__all__ = ["send_file", "send_from_storage"]
 
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00\r\n]")
 
@@ -163,3 +167,40 @@ def send_file(
         registry=reg,
         sniff_media_type=bool(deduce_media_type_from_body),
     )
+
+
+def send_from_storage(
+    root: str | os.PathLike[str],
+    path: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    registry: StorageRegistry | None = None,
+    **options: Any,
+) -> FileResponse:
+    """Serve the file at an untrusted ``path`` under a trusted ``root``, safely.
+
+    Args:
+        root: A mount name (``"media"``), a local directory, or a URL prefix
+            (``"s3://bucket/public"``).
+        path: The relative path the user asked for (e.g. a path parameter).
+        storage_options: Options for the backend of ``root``.
+        registry: The storage registry (default: the global one).
+        **options: Any other :func:`send_file` option (``as_attachment``, ``max_age``...).
+
+    Returns:
+        The response; a path that tries to leave ``root`` raises a 404 ``HTTPException`` here,
+        before any storage is touched.
+
+    Security:
+        ``..`` segments, absolute paths, backslashes, NUL and control characters,
+        percent-encoded separators or dots, Windows drive letters and device names are all
+        refused (answered 404, like a missing file). ``/srv/files`` never reaches
+        ``/srv/files-private``. On local disk a symbolic link that resolves outside ``root``
+        is refused when the file is opened.
+    """
+    reg = registry or default_registry
+    try:
+        resolved = reg.locate(root, path, **dict(storage_options or {}))
+    except SourceNotFound as exc:
+        raise http_error(exc) from exc
+    return send_file(resolved.target, storage_options=resolved.options, registry=reg, **options)

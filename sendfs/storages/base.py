@@ -13,7 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Backend", "FileInfo", "Resource", "ResourceBase"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "Backend", "DirEntry", "FileInfo", "Resource", "ResourceBase"]
 
 #: Bytes per read when the caller does not say: large enough to keep per-chunk overhead (thread
 #: hops, ASGI messages) small, small enough that a few in flight per response stay cheap.
@@ -40,6 +40,23 @@ class FileInfo:
     content_type: str | None = None
     name: str | None = None
     version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    """One entry of a directory listing.
+
+    Args:
+        name: The entry's base name.
+        is_dir: Whether it is a directory (or an object-store prefix).
+        size: Its size in bytes, for files.
+        mtime: Its modification time, when known.
+    """
+
+    name: str
+    is_dir: bool
+    size: int | None = None
+    mtime: datetime | None = None
 
 
 @runtime_checkable

@@ -33,10 +33,11 @@ from ..exceptions import (
     SendfsError,
     SourceChanged,
     SourceForbidden,
+    SourceIsDirectory,
     SourceNotFound,
     UnknownScheme,
 )
-from .base import FileInfo, Resource, ResourceBase
+from .base import DirEntry, FileInfo, Resource, ResourceBase
 from .metadata import info_from_fsspec
 from .s3 import S3Resource, is_s3_filesystem, s3_error_code
 
@@ -80,8 +81,13 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, SendfsError):
         return exc
     code = s3_error_code(exc)
-    missing = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
-    if isinstance(exc, missing) or code in {"NoSuchKey", "NoSuchBucket", "404"}:
+    if isinstance(exc, IsADirectoryError):
+        return SourceIsDirectory(f"{url!r} is a directory")
+    if isinstance(exc, FileNotFoundError | NotADirectoryError) or code in {
+        "NoSuchKey",
+        "NoSuchBucket",
+        "404",
+    }:
         return SourceNotFound(f"no object at {url!r}")
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
         return SourceForbidden(f"access to {url!r} denied")
@@ -219,33 +225,71 @@ class FsspecBackend:
         Raises:
             UnknownScheme: fsspec knows no such protocol.
             MissingDependency: The protocol's package is not installed.
-            SourceNotFound: No such object, or a directory.
+            SourceNotFound: No such object.
+            SourceIsDirectory: A directory or prefix.
             SourceForbidden: The storage refused access.
             BackendError: Anything else the storage raised.
         """
         url = str(source)
+        fs, path = await self._filesystem(url, options)
+        try:
+            if fs.async_impl:
+                fs.invalidate_cache(path)
+                raw = await fs._info(path)
+            else:
+                raw = await anyio.to_thread.run_sync(_fresh_info, fs, path)
+        except Exception as exc:
+            raise map_open_error(exc, url) from exc
+        if raw.get("type") == "directory":
+            raise SourceIsDirectory(f"{url!r} is a directory")
+        info = info_from_fsspec(raw, path=path)
+        if fs.async_impl and is_s3_filesystem(fs):
+            return S3Resource(fs, path, info)
+        if fs.async_impl:
+            return AsyncFsResource(fs, path, info)
+        return SyncFsResource(fs, path, info)
+
+    async def list(self, source: Any, **options: Any) -> list[DirEntry]:
+        """List a directory or object-store prefix, directories first, then by name.
+
+        Args:
+            source: A URL such as ``"s3://bucket/prefix/"``.
+            **options: Storage options for the filesystem.
+
+        Raises:
+            SourceNotFound: No such directory (or ``source`` is a file).
+        """
+        url = str(source)
+        fs, path = await self._filesystem(url, options)
+        try:
+            if fs.async_impl:
+                fs.invalidate_cache(path)
+                raw = await fs._ls(path, detail=True)
+            else:
+                raw = await anyio.to_thread.run_sync(lambda: fs.ls(path, detail=True))
+        except Exception as exc:
+            raise map_open_error(exc, url) from exc
+        own = path.rstrip("/")
+        items = [item for item in raw if str(item.get("name", "")).rstrip("/") != own]
+        if not items and any(item.get("type") == "file" for item in raw):
+            raise SourceNotFound(f"{url!r} is a file, not a directory")
+        entries = [_entry(item) for item in items]
+        return sorted(entries, key=lambda entry: (not entry.is_dir, entry.name))
+
+    async def _filesystem(self, url: str, options: dict[str, Any]) -> tuple[Any, str]:
+        """The filesystem instance for ``url`` and the path within it."""
         protocol = fsspec.core.split_protocol(url)[0] or "file"
         cls = filesystem_class(protocol)
         path = cls._strip_protocol(url)
         storage_options = {**cls._get_kwargs_from_urls(url), **options}
         try:
             if cls.async_impl:
-                fs = await self._async_filesystem(cls, protocol, storage_options)
-                fs.invalidate_cache(path)
-                raw = await fs._info(path)
-            else:
-                fs = await anyio.to_thread.run_sync(lambda: cls(**storage_options))
-                raw = await anyio.to_thread.run_sync(_fresh_info, fs, path)
+                return await self._async_filesystem(cls, protocol, storage_options), path
+            return await anyio.to_thread.run_sync(lambda: cls(**storage_options)), path
+        except SendfsError:
+            raise
         except Exception as exc:
             raise map_open_error(exc, url) from exc
-        if raw.get("type") == "directory":
-            raise SourceNotFound(f"{url!r} is a directory")
-        info = info_from_fsspec(raw, path=path)
-        if cls.async_impl and is_s3_filesystem(fs):
-            return S3Resource(fs, path, info)
-        if cls.async_impl:
-            return AsyncFsResource(fs, path, info)
-        return SyncFsResource(fs, path, info)
 
     async def _async_filesystem(
         self, cls: type[AbstractFileSystem], protocol: str, options: dict[str, Any]
@@ -275,6 +319,17 @@ class FsspecBackend:
 
     def __repr__(self) -> str:
         return "FsspecBackend()"
+
+
+def _entry(item: dict[str, Any]) -> DirEntry:
+    is_dir = item.get("type") == "directory"
+    info = info_from_fsspec(item, path=str(item.get("name", "")))
+    return DirEntry(
+        name=info.name or "",
+        is_dir=is_dir,
+        size=None if is_dir else info.size,
+        mtime=info.mtime,
+    )
 
 
 def _fresh_info(fs: AbstractFileSystem, path: str) -> dict[str, Any]:

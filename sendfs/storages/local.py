@@ -18,22 +18,44 @@ from typing import Any
 
 import anyio.to_thread
 
-from ..exceptions import BackendError, SourceChanged, SourceForbidden, SourceNotFound
-from .base import FileInfo, ResourceBase
+from ..exceptions import (
+    BackendError,
+    SourceChanged,
+    SourceForbidden,
+    SourceIsDirectory,
+    SourceNotFound,
+    UnsafePath,
+)
+from .base import DirEntry, FileInfo, ResourceBase
 from .metadata import derived_etag, to_utc_datetime
 
-__all__ = ["LocalBackend", "LocalResource"]
+__all__ = ["LocalBackend", "LocalResource", "is_within"]
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
 
 
-def _open_regular_file(path: str) -> tuple[int, os.stat_result]:
+def is_within(path: str, root: str) -> bool:
+    """Tell whether ``path``, symbolic links resolved, lies inside the directory ``root``.
+
+    Args:
+        path: The candidate path.
+        root: The directory it must stay in (``/srv/files`` does not contain
+            ``/srv/files-private/x``: the comparison is by whole path segments).
+    """
+    real_root = os.path.realpath(root)
+    real_path = os.path.realpath(path)
+    return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _open_regular_file(path: str, root: str | None = None) -> tuple[int, os.stat_result]:
     """Open ``path`` read-only and stat it; refuse anything but a regular file.
 
     ``O_NONBLOCK`` keeps a FIFO from blocking the worker thread forever; it has no effect on
-    regular files.
+    regular files. With ``root``, a path whose symbolic links lead outside it is refused.
     """
+    if root is not None and not is_within(path, root):
+        raise UnsafePath(f"{path!r} resolves outside {root!r}")
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
@@ -62,8 +84,10 @@ def map_os_error(exc: OSError, source: object) -> Exception:
     Returns:
         The sendfs error to raise ``from exc``.
     """
-    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
-        return SourceNotFound(f"no file at {source!r}")
+    if isinstance(exc, IsADirectoryError):
+        return SourceIsDirectory(f"{source!r} is a directory")
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return SourceNotFound(f"{source!r} does not exist")
     if isinstance(exc, PermissionError):
         return SourceForbidden(f"permission denied for {source!r}")
     return BackendError(f"cannot read {source!r}: {exc}")
@@ -124,10 +148,13 @@ class LocalBackend:
 
         Args:
             source: A ``str`` or ``os.PathLike`` path.
-            **options: Not used; accepted so every backend has the same signature.
+            **options: ``root``: a directory the file must stay inside once symbolic links
+                are resolved (set by mounts and ``send_from_storage``). Others are ignored.
 
         Raises:
-            SourceNotFound: No such file, or a directory, FIFO or device.
+            SourceNotFound: No such file, or a FIFO or device.
+            SourceIsDirectory: A directory.
+            UnsafePath: With ``root``, the path leads outside it through a symbolic link.
             SourceForbidden: The process may not read it.
             BackendError: Any other operating-system error.
         """
@@ -137,10 +164,45 @@ class LocalBackend:
         if "\x00" in path:
             raise SourceNotFound("a path with a NUL character names no file")
         try:
-            fd, st = await anyio.to_thread.run_sync(_open_regular_file, path)
+            fd, st = await anyio.to_thread.run_sync(_open_regular_file, path, options.get("root"))
         except OSError as exc:
             raise map_os_error(exc, path) from exc
         return LocalResource(path, fd, st)
 
+    async def list(self, source: Any, **options: Any) -> list[DirEntry]:
+        """List a local directory, directories first, then by name.
+
+        Args:
+            source: The directory's path.
+            **options: ``root``, as for :meth:`open`.
+
+        Raises:
+            SourceNotFound: No such directory, or a file.
+            UnsafePath: With ``root``, the directory lies outside it through a symbolic link.
+        """
+        path = os.fspath(source)
+        if "\x00" in path:
+            raise SourceNotFound("a path with a NUL character names no directory")
+        try:
+            return await anyio.to_thread.run_sync(_scan_directory, path, options.get("root"))
+        except OSError as exc:
+            raise map_os_error(exc, path) from exc
+
     def __repr__(self) -> str:
         return "LocalBackend()"
+
+
+def _scan_directory(path: str, root: str | None) -> list[DirEntry]:
+    if root is not None and not is_within(path, root):
+        raise UnsafePath(f"{path!r} resolves outside {root!r}")
+    entries = []
+    with os.scandir(path) as found:
+        for entry in found:
+            try:
+                st = entry.stat()
+            except OSError:  # a dangling symbolic link: nothing to serve
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            size = None if is_dir else st.st_size
+            entries.append(DirEntry(entry.name, is_dir, size, to_utc_datetime(st.st_mtime)))
+    return sorted(entries, key=lambda entry: (not entry.is_dir, entry.name))

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +26,11 @@ from urllib.request import url2pathname
 import fsspec
 
 from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme
-from .base import Backend, Resource
+from .base import Backend, DirEntry, Resource
 from .fileobj import FileObjBackend, is_file_object
 from .fsspec import FsspecBackend
 from .local import LocalBackend
-from .paths import safe_join
+from .paths import clean_relative_path, safe_join
 
 __all__ = ["ENTRY_POINT_GROUP", "Mount", "Resolved", "StorageRegistry", "registry"]
 
@@ -198,8 +199,8 @@ class StorageRegistry:
                 # Join onto the directory, not the URL: the user path is not URL-quoted, so
                 # "a#1.txt" or "100%25.txt" appended to a file:// URL would name another file.
                 root = _file_url_to_path(root)
-            target = safe_join(root, rest)
-            return self.resolve(target, **{**mount.storage_options, **options})
+            resolved = self.resolve(safe_join(root, rest), **{**mount.storage_options, **options})
+            return self._confined(resolved, root)
         if scheme == "file" and self._backends.get("file") is self._local:
             return Resolved(self._local, _file_url_to_path(source), options)
         backend = self._backends.get(scheme) or self._load_entry_point(scheme)
@@ -212,6 +213,68 @@ class StorageRegistry:
             f"{', '.join(sorted(self)) or 'none'}, plus every fsspec protocol "
             "(fsspec.available_protocols())"
         )
+
+    def _confined(self, resolved: Resolved, root: str) -> Resolved:
+        """Add the local backend's ``root`` option, so symbolic links cannot leave ``root``."""
+        if resolved.backend is not self._local or "root" in resolved.options:
+            return resolved
+        return Resolved(resolved.backend, resolved.target, {**resolved.options, "root": root})
+
+    def locate(self, root: str | os.PathLike[str], path: str, **options: Any) -> Resolved:
+        """Resolve an untrusted ``path`` under a trusted ``root``, refusing any way out.
+
+        Args:
+            root: A mount name (``"media"``), a local directory, or a URL prefix
+                (``"s3://bucket/public"``, ``"file:///srv/files"``).
+            path: The untrusted relative path, e.g. from the request URL.
+            **options: Backend options.
+
+        Raises:
+            UnsafePath: ``path`` tries to leave ``root`` (see
+                :func:`~sendfs.storages.paths.clean_relative_path`); on local disk a symbolic
+                link leading outside ``root`` is refused when the file is opened.
+            UnknownScheme: ``root`` is a URL nobody serves.
+        """
+        root = os.fspath(root)
+        if root.lower() in self._mounts:
+            return self.resolve(f"{root}://{clean_relative_path(path)}", **options)
+        scheme = _scheme_of(root)
+        if scheme == "file" and self._backends.get("file") is self._local:
+            root = _file_url_to_path(root)
+        resolved = self.resolve(safe_join(root, path), **options)
+        return self._confined(resolved, root)
+
+    async def list(self, source: Any, **options: Any) -> list[DirEntry]:
+        """List a directory (or an object-store prefix) of a backend that can list.
+
+        Args:
+            source: A directory path or URL.
+            **options: Backend options.
+
+        Raises:
+            SourceNotFound: No such directory, or the backend cannot list.
+        """
+        resolved = self.resolve(source, **options)
+        lister = getattr(resolved.backend, "list", None)
+        if lister is None:
+            raise SourceNotFound(f"{type(resolved.backend).__name__} cannot list directories")
+        entries: list[DirEntry] = await lister(resolved.target, **resolved.options)
+        return entries
+
+    def lifespan(self, app: object = None) -> AbstractAsyncContextManager[None]:
+        """A lifespan for Lilya, Starlette or FastAPI that closes storage sessions on shutdown.
+
+        ``Lilya(routes=..., lifespan=registry.lifespan)``; with an existing lifespan, enter
+        ``registry.lifespan()`` inside it.
+        """
+        return self._lifespan()
+
+    @asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     def _load_entry_point(self, scheme: str) -> Backend | None:
         if self._entry_points is None:

@@ -1,0 +1,246 @@
+"""``StorageFiles``: an ASGI app serving every object under a root (directory, mount or URL).
+
+Mount it in Lilya (``Include("/files", app=StorageFiles("s3://bucket/public"))``) or in
+Starlette/FastAPI (``Mount("/files", app=StorageFiles("/srv/files"))``), or run it on its own
+(``sendfs serve``). Files get the full HTTP semantics of ``send_file``; every request path goes
+through :meth:`~sendfs.storages.StorageRegistry.locate`, so nothing outside the root is served.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from lilya.exceptions import HTTPException
+from lilya.types import Receive, Scope, Send
+
+from ..exceptions import SendfsError, SourceIsDirectory, SourceNotFound
+from ..storages.base import DirEntry
+from ..storages.registry import StorageRegistry
+from ..storages.registry import registry as default_registry
+from .headers import http_date
+from .send import send_file
+
+__all__ = ["StorageFiles", "render_listing"]
+
+#: send_file options StorageFiles passes on to every file it serves.
+FILE_OPTIONS = frozenset(
+    {"as_attachment", "max_age", "conditional", "etag", "chunk_size", "headers", "mimetype"}
+)
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the mount point (``/a/b`` for ``/files/a/b`` under ``/files``)."""
+    path: str = scope.get("path", "/")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest.startswith("/"):
+            return rest or "/"
+    return path
+
+
+def _format_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)  # pragma: no cover
+
+
+def render_listing(title_path: str, entries: list[DirEntry]) -> str:
+    """A small HTML directory listing; every name is escaped and every link percent-encoded.
+
+    Args:
+        title_path: The request path shown in the title.
+        entries: The directory's entries.
+    """
+    title = html.escape(f"Index of {title_path}")
+    rows = ['<tr><td><a href="../">../</a></td><td></td><td></td></tr>']
+    for entry in entries:
+        suffix = "/" if entry.is_dir else ""
+        href = html.escape(quote(entry.name) + suffix, quote=True)
+        name = html.escape(entry.name + suffix)
+        size = "" if entry.is_dir else _format_size(entry.size)
+        mtime = http_date(entry.mtime) if entry.mtime else ""
+        rows.append(f'<tr><td><a href="{href}">{name}</a></td><td>{size}</td><td>{mtime}</td></tr>')
+    body = "\n".join(rows)
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width">'
+        f"<title>{title}</title></head>\n<body><h1>{title}</h1>\n"
+        f"<table>\n<tr><th>Name</th><th>Size</th><th>Modified</th></tr>\n{body}\n</table>"
+        "\n</body></html>\n"
+    )
+
+
+async def _send_simple(
+    send: Send,
+    method: str,
+    status: int,
+    body: bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+class StorageFiles:
+    """Serve every object under ``root`` with the HTTP semantics of :func:`send_file`.
+
+    Args:
+        root: A local directory, a mount name (``"media"``) or a URL prefix
+            (``"s3://bucket/public"``).
+        html: Serve ``index.html`` for directory paths (``/docs/``), and redirect ``/docs``
+            to ``/docs/``.
+        listing: Render an HTML listing for directory paths without ``index.html``.
+        storage_options: Options for the backend of ``root`` (credentials, endpoint...).
+        registry: The storage registry (default: the global one).
+        **file_options: Options for every file: ``as_attachment``, ``max_age``,
+            ``conditional``, ``etag``, ``chunk_size``, ``headers``, ``mimetype``.
+
+    Security:
+        Request paths are untrusted: ``..``, encoded separators, control characters and the
+        like are answered 404 before any storage is touched, and on local disk symbolic links
+        leading outside ``root`` are refused. Listings escape every name. Authentication is
+        the app's job: put StorageFiles behind whatever guards the rest of the app.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        html: bool = False,
+        listing: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+        registry: StorageRegistry | None = None,
+        **file_options: Any,
+    ) -> None:
+        unknown = set(file_options) - FILE_OPTIONS
+        if unknown:
+            raise TypeError(f"StorageFiles got unexpected options: {', '.join(sorted(unknown))}")
+        self.root = os.fspath(root)
+        self.html = html
+        self.listing = listing
+        self.storage_options = dict(storage_options or {})
+        self.registry = registry or default_registry
+        self.file_options = file_options
+        self.registry.locate(self.root, "", **self.storage_options)  # unknown scheme: now
+
+    def __repr__(self) -> str:
+        return f"StorageFiles({self.root!r}, html={self.html}, listing={self.listing})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request (and the lifespan, when StorageFiles is the whole app)."""
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise RuntimeError("StorageFiles serves HTTP only")
+        method = str(scope.get("method", "GET")).upper()
+        if method not in ("GET", "HEAD"):
+            await _send_simple(
+                send, method, 405, b"Method Not Allowed", extra=[(b"allow", b"GET, HEAD")]
+            )
+            return
+        path = route_path(scope)
+        if path.endswith("/"):
+            await self._serve_directory(scope, receive, send, method, path)
+        else:
+            await self._serve_file(scope, receive, send, method, path)
+
+    async def _serve_file(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    ) -> None:
+        try:
+            resolved = self.registry.locate(self.root, path.lstrip("/"), **self.storage_options)
+            response = send_file(
+                resolved.target,
+                storage_options=resolved.options,
+                registry=self.registry,
+                **self.file_options,
+            )
+            await response(scope, receive, send)
+        except SourceNotFound:
+            await _send_simple(send, method, 404, b"Not Found")
+        except HTTPException as exc:  # raised by the response before its first byte
+            if isinstance(exc.__cause__, SourceIsDirectory) and (self.html or self.listing):
+                await self._redirect_to_directory(scope, send, method)
+            else:
+                await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode())
+
+    async def _serve_directory(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    ) -> None:
+        relative = path.lstrip("/")
+        try:
+            if self.html:
+                index = self.registry.locate(
+                    self.root, relative + "index.html", **self.storage_options
+                )
+                response = send_file(
+                    index.target, storage_options=index.options, registry=self.registry
+                )
+                try:
+                    await response(scope, receive, send)
+                except HTTPException as exc:
+                    if exc.status_code != 404 or not self.listing:
+                        raise
+                else:
+                    return
+            if self.listing:
+                await self._serve_listing(scope, send, method, relative)
+                return
+        except SourceNotFound:
+            pass
+        except HTTPException as exc:
+            await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode())
+            return
+        await _send_simple(send, method, 404, b"Not Found")
+
+    async def _serve_listing(self, scope: Scope, send: Send, method: str, relative: str) -> None:
+        try:
+            resolved = self.registry.locate(self.root, relative, **self.storage_options)
+            entries = await self.registry.list(resolved.target, **resolved.options)
+        except SourceNotFound:
+            await _send_simple(send, method, 404, b"Not Found")
+            return
+        except SendfsError:
+            await _send_simple(send, method, 502, b"Bad Gateway")
+            return
+        page = render_listing(scope.get("path", "/"), entries).encode("utf-8")
+        extra = [(b"cache-control", b"no-cache")]
+        await _send_simple(send, method, 200, page, "text/html; charset=utf-8", extra)
+
+    @staticmethod
+    async def _redirect_to_directory(scope: Scope, send: Send, method: str) -> None:
+        full_path: str = scope.get("path", "/")
+        # One leading slash: "//evil.example" must not become a protocol-relative redirect.
+        location = quote("/" + full_path.lstrip("/") + "/")
+        query: bytes = scope.get("query_string", b"")
+        if query:
+            location += "?" + query.decode("latin-1")
+        extra = [(b"location", location.encode("latin-1"))]
+        await _send_simple(send, method, 307, b"", extra=extra)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.registry.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
