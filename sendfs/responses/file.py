@@ -12,6 +12,7 @@ client sees a body shorter than its Content-Length, never a silently truncated 2
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -139,7 +140,7 @@ class FileResponse(Response):
         method = str(scope.get("method", "GET")).upper()
         resource = await self._open()
         try:
-            await self._respond(resource, method, request_headers(scope), receive, send)
+            await self._respond(resource, method, scope, receive, send)
         finally:
             await resource.aclose()
         if self.background is not None and method != "HEAD":
@@ -155,10 +156,11 @@ class FileResponse(Response):
         self,
         resource: Resource,
         method: str,
-        headers: dict[str, str],
+        scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
+        headers = request_headers(scope)
         info = resource.info
         media_type = self._media_type(info, await self._sniff(resource))
         validators = self._validators(info)
@@ -180,6 +182,8 @@ class FileResponse(Response):
         status = (self.status_code or 200) if plan.status == 200 else plan.status
         if method == "HEAD":
             await self._send_empty(send, status, response_headers)
+        elif not plan.ranges and (path := _sendable_path(scope, resource)) is not None:
+            await self._send_path(send, status, response_headers, path)
         elif plan.multipart is not None:
             body = self._multipart_body(resource, plan, chunk_size)
             await self._send_body(send, receive, status, response_headers, body)
@@ -294,6 +298,12 @@ class FileResponse(Response):
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    @staticmethod
+    async def _send_path(send: Send, status: int, headers: _Headers, path: str) -> None:
+        """Let the server send the whole file by path (zero copy, no Python in the loop)."""
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.pathsend", "path": path})
+
     async def _send_body(
         self,
         send: Send,
@@ -336,6 +346,20 @@ class FileResponse(Response):
                     yield pending + chunk if pending else chunk
                     pending = b""
         yield plan.multipart.closing
+
+
+def _sendable_path(scope: Scope, resource: Resource) -> str | None:
+    """The file's path when the server offers ``http.response.pathsend`` and it is a local file.
+
+    The descriptor the metadata came from stays open until the server is done, and its size
+    was fixed at open time; a file replaced in between would be caught by the server's short
+    read, like any other failure after the first byte.
+    """
+    extensions = scope.get("extensions") or {}
+    path = getattr(resource, "path", None)
+    if "http.response.pathsend" in extensions and isinstance(path, str) and os.path.isabs(path):
+        return path
+    return None
 
 
 @asynccontextmanager

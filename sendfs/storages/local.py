@@ -103,7 +103,7 @@ class LocalResource(ResourceBase):
     """
 
     def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)
         self._fd: int | None = fd
         self._info = FileInfo(
             size=st.st_size,

@@ -754,3 +754,57 @@ async def test_works_in_starlette_and_errors_reach_its_handlers(tmp_path: Path) 
     assert ok.status_code == 206
     assert ok.content == b"starlette"
     assert gone.status_code == 404
+
+
+# -- zero-copy hand-off -------------------------------------------------------------------------
+
+
+async def _call(
+    response: FileResponse, headers: list[tuple[bytes, bytes]], extensions: dict[str, Any]
+) -> list[MutableMapping[str, Any]]:
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "headers": headers, "extensions": extensions}
+    await response(scope, receive, send)
+    return sent
+
+
+async def test_full_local_response_is_handed_to_the_server_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(CONTENT)
+    sent = await _call(send_file(path), [], {"http.response.pathsend": {}})
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
+    assert sent[1]["path"] == str(path)
+    assert (b"content-length", str(SIZE).encode()) in sent[0]["headers"]
+
+
+async def test_relative_local_path_is_handed_over_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "rel.bin").write_bytes(b"abc")
+    monkeypatch.chdir(tmp_path)
+    sent = await _call(send_file("rel.bin"), [], {"http.response.pathsend": {}})
+    assert sent[1]["path"] == str(tmp_path / "rel.bin")
+
+
+async def test_ranges_stream_even_when_the_server_offers_pathsend(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(CONTENT)
+    sent = await _call(send_file(path), [(b"range", b"bytes=0-9")], {"http.response.pathsend": {}})
+    assert sent[0]["status"] == 206
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == CONTENT[:10]
+
+
+async def test_without_the_extension_the_body_is_streamed(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(CONTENT)
+    sent = await _call(send_file(path), [], {})
+    assert all(m["type"] != "http.response.pathsend" for m in sent)
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == CONTENT
