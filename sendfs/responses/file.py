@@ -16,11 +16,10 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-from lilya.background import Task
 from lilya.responses import Response
 from lilya.types import Message, Receive, Scope, Send
 
@@ -39,6 +38,9 @@ from .headers import (
     quote_etag,
 )
 from .plan import Plan, decide
+
+if TYPE_CHECKING:
+    from lilya.background import Task
 
 __all__ = ["FileResponse"]
 

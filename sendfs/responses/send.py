@@ -10,9 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-from lilya.background import Task
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import MissingDependency, SourceNotFound
 from ..storages.fileobj import check_binary_file, is_file_object
@@ -21,6 +19,9 @@ from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from .errors import http_error
 from .file import FileResponse
+
+if TYPE_CHECKING:
+    from lilya.background import Task
 
 __all__ = ["send_file", "send_from_storage"]
 

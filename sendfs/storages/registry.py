@@ -18,19 +18,21 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
-
-import fsspec
 
 from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme
 from .base import Backend, DirEntry, Resource
 from .fileobj import FileObjBackend, is_file_object
-from .fsspec import FsspecBackend
 from .local import LocalBackend
 from .paths import clean_relative_path, safe_join
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from .fsspec import FsspecBackend
 
 __all__ = ["ENTRY_POINT_GROUP", "Mount", "Resolved", "StorageRegistry", "registry"]
 
@@ -71,6 +73,13 @@ def _scheme_of(source: str) -> str | None:
     return head.lower() if sep and _SCHEME.fullmatch(head.lower()) else None
 
 
+def _fsspec_protocols() -> list[str]:
+    import fsspec
+
+    protocols: list[str] = fsspec.available_protocols()
+    return protocols
+
+
 def _file_url_to_path(url: str) -> str:
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
@@ -99,8 +108,14 @@ class StorageRegistry:
         self._entry_points: dict[str, EntryPoint] | None = None if entry_points else {}
         self._local = LocalBackend()
         self._fileobj = FileObjBackend()
-        self._fsspec = FsspecBackend()
         self._backends["file"] = self._local
+
+    @cached_property
+    def _fsspec(self) -> FsspecBackend:
+        # Imported on first use: fsspec costs tens of milliseconds at import time.
+        from .fsspec import FsspecBackend
+
+        return FsspecBackend()
 
     # -- registration -----------------------------------------------------------------------
 
@@ -206,7 +221,7 @@ class StorageRegistry:
         backend = self._backends.get(scheme) or self._load_entry_point(scheme)
         if backend is not None:
             return Resolved(backend, source, options)
-        if scheme in fsspec.available_protocols():
+        if scheme in _fsspec_protocols():
             return Resolved(self._fsspec, source, options)
         raise UnknownScheme(
             f"no backend for {scheme!r} in {source!r}; registered: "
@@ -278,6 +293,8 @@ class StorageRegistry:
 
     def _load_entry_point(self, scheme: str) -> Backend | None:
         if self._entry_points is None:
+            from importlib.metadata import entry_points  # only when a scheme is unknown
+
             self._entry_points = {
                 ep.name.lower(): ep for ep in entry_points(group=ENTRY_POINT_GROUP)
             }
@@ -334,7 +351,8 @@ class StorageRegistry:
         Call it at shutdown (the app's lifespan); the registry stays usable afterwards and
         opens new sessions on demand.
         """
-        await self._fsspec.aclose()
+        if "_fsspec" in self.__dict__:
+            await self._fsspec.aclose()
         for backend in self._backends.values():
             close = getattr(backend, "aclose", None)
             if close is not None:
