@@ -74,6 +74,21 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
     return os.read(fd, size)  # pragma: no cover
 
 
+def _read_chunk(
+    fd: int, size: int, offset: int, last: bool
+) -> tuple[bytes, tuple[int, int] | None]:
+    """Read a chunk; with ``last``, also the file's (size, mtime_ns) after it, in the same hop.
+
+    A file truncated or rewritten in place during a download is caught by comparing that stamp
+    with the one taken at open time.
+    """
+    data = _read_at(fd, size, offset)
+    if not last:
+        return data, None
+    st = os.fstat(fd)
+    return data, (st.st_size, st.st_mtime_ns)
+
+
 def map_os_error(exc: OSError, source: object) -> Exception:
     """Map an ``OSError`` from the file system into the sendfs error tree.
 
@@ -104,6 +119,7 @@ class LocalResource(ResourceBase):
 
     def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
         self.path = os.path.abspath(path)
+        self._stamp = (st.st_size, st.st_mtime_ns)
         self._fd: int | None = fd
         self._info = FileInfo(
             size=st.st_size,
@@ -124,12 +140,14 @@ class LocalResource(ResourceBase):
         offset = start
         while offset < end:
             want = min(chunk_size, end - offset)
+            last = offset + want >= end
             try:
-                data = await anyio.to_thread.run_sync(_read_at, fd, want, offset)
+                data, stamp = await anyio.to_thread.run_sync(_read_chunk, fd, want, offset, last)
             except OSError as exc:
                 raise map_os_error(exc, self.path) from exc
-            if not data:
-                raise SourceChanged(f"{self.path!r} shrank while it was being read")
+            if not data or (stamp is not None and stamp != self._stamp):
+                # Caught before the last chunk goes out: the client sees an aborted response.
+                raise SourceChanged(f"{self.path!r} changed while it was being read")
             offset += len(data)
             yield data
 
