@@ -1,0 +1,172 @@
+"""The ASGI app the end-to-end tests run under a real uvicorn server.
+
+Built by :func:`create_app` (``uvicorn --factory tests.e2e.app:create_app``) from the
+environment, so importing this module has no side effects:
+
+- ``SENDFS_E2E_ROOT``: the directory holding the local test files (:data:`LOCAL_FILES`);
+- ``SENDFS_E2E_BUCKET``: the S3 bucket behind ``/s3/{key}`` (the endpoint and credentials come
+  from the usual ``AWS_*`` variables);
+- ``SENDFS_E2E_TOKEN`` (optional): what ``/ping`` answers, so the tests know it is their server.
+
+Routes (GET, and HEAD which the frameworks add):
+
+- ``/ping``: ``SENDFS_E2E_TOKEN`` (default ``ok``), for the readiness probe;
+- ``/local/{name}``: ``send_file(os.path.join(root, name))`` for one of the fixed test files;
+- ``/attachment``: the big file as an attachment with a non-ASCII download name;
+- ``/s3/{key}``: ``send_file("s3://{bucket}/{key}")``;
+- ``/bytes``: an ``io.BytesIO`` holding :data:`BYTES_CONTENT`;
+- ``/broken``: a backend that yields one chunk and then raises ``BackendError``;
+- ``/missing``: a local file that does not exist;
+- ``/starlette/...``: a Starlette app serving ``/local/{name}`` and ``/missing`` the same way.
+
+Shutdown closes the storage sessions (s3fs's aiohttp client) in an ``on_shutdown`` hook, which
+then logs :data:`SESSIONS_CLOSED`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from lilya.apps import Lilya
+from lilya.exceptions import HTTPException
+from lilya.responses import PlainText
+from lilya.routing import Include, Path
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.routing import Route
+
+import sendfs
+from sendfs import BackendError, FileInfo, FileResponse, ResourceBase, StorageRegistry, send_file
+
+__all__ = [
+    "ATTACHMENT_NAME",
+    "BIG_NAME",
+    "BROKEN_CHUNK",
+    "BROKEN_SIZE",
+    "BYTES_CONTENT",
+    "LOCAL_FILES",
+    "SESSIONS_CLOSED",
+    "TEXT_NAME",
+    "create_app",
+    "create_starlette_app",
+]
+
+BIG_NAME = "big.bin"
+TEXT_NAME = "notes.txt"
+#: The only names ``/local/{name}`` serves: the path parameter never reaches the disk otherwise.
+LOCAL_FILES = frozenset({BIG_NAME, TEXT_NAME})
+ATTACHMENT_NAME = "résumé «final».pdf"
+BYTES_CONTENT = bytes(range(256)) * 64
+#: What ``/broken`` announces, and what it sends before failing.
+BROKEN_SIZE = 256 * 1024
+BROKEN_CHUNK = 64 * 1024
+
+#: Lilya and Starlette add HEAD to GET routes themselves (listing it too doubles it in Allow).
+_METHODS = ["GET"]
+#: Logged (to uvicorn's error log) once the shutdown hook has closed the storage sessions.
+SESSIONS_CLOSED = "sendfs e2e: storage sessions closed"
+
+
+class _BrokenResource(ResourceBase):
+    """Announces BROKEN_SIZE bytes, yields one chunk of them, then fails like a dead disk."""
+
+    def __init__(self) -> None:
+        self._info = FileInfo(size=BROKEN_SIZE, name="broken.bin", etag="broken-v1")
+
+    async def iter_range(
+        self, start: int, stop: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        end = BROKEN_SIZE if stop is None else stop
+        yield b"x" * min(BROKEN_CHUNK, chunk_size, end - start)
+        raise BackendError("the storage failed after the first chunk")
+
+
+class _BrokenBackend:
+    async def open(self, source: Any, **options: Any) -> _BrokenResource:
+        return _BrokenResource()
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} must be set to run the e2e app")
+    return value
+
+
+def _local_path(root: str, name: str) -> str:
+    if name not in LOCAL_FILES:
+        raise HTTPException(status_code=404, detail="Not Found")
+    return os.path.join(root, name)
+
+
+def create_starlette_app(root: str) -> Starlette:
+    """The Starlette variant: the same responses returned from Starlette endpoints."""
+
+    async def local(request: StarletteRequest) -> FileResponse:
+        return send_file(_local_path(root, str(request.path_params["name"])))
+
+    async def missing(request: StarletteRequest) -> FileResponse:
+        return send_file(os.path.join(root, "missing.bin"))
+
+    return Starlette(
+        routes=[
+            Route("/local/{name}", local, methods=_METHODS),
+            Route("/missing", missing, methods=_METHODS),
+        ]
+    )
+
+
+def create_app() -> Lilya:
+    """The Lilya app under test, configured from ``SENDFS_E2E_ROOT`` and ``SENDFS_E2E_BUCKET``."""
+    root = _env("SENDFS_E2E_ROOT")
+    bucket = _env("SENDFS_E2E_BUCKET")
+    broken_registry = StorageRegistry(entry_points=False)
+    broken_registry.register("broken", _BrokenBackend())
+
+    token = os.environ.get("SENDFS_E2E_TOKEN", "ok")
+
+    async def ping() -> PlainText:
+        return PlainText(token)
+
+    async def local(name: str) -> FileResponse:
+        return send_file(_local_path(root, name))
+
+    async def attachment() -> FileResponse:
+        return send_file(
+            os.path.join(root, BIG_NAME), as_attachment=True, download_name=ATTACHMENT_NAME
+        )
+
+    async def s3(key: str) -> FileResponse:
+        return send_file(f"s3://{bucket}/{key}")
+
+    async def in_memory() -> FileResponse:
+        return send_file(io.BytesIO(BYTES_CONTENT))
+
+    async def broken() -> FileResponse:
+        return send_file("broken://anything", registry=broken_registry)
+
+    async def missing() -> FileResponse:
+        return send_file(os.path.join(root, "missing.bin"))
+
+    async def close_storages() -> None:
+        await sendfs.registry.aclose()
+        await broken_registry.aclose()
+        logging.getLogger("uvicorn.error").info(SESSIONS_CLOSED)
+
+    return Lilya(
+        routes=[
+            Path("/ping", ping, methods=_METHODS),
+            Path("/local/{name}", local, methods=_METHODS),
+            Path("/attachment", attachment, methods=_METHODS),
+            Path("/s3/{key:path}", s3, methods=_METHODS),
+            Path("/bytes", in_memory, methods=_METHODS),
+            Path("/broken", broken, methods=_METHODS),
+            Path("/missing", missing, methods=_METHODS),
+            Include("/starlette", app=create_starlette_app(root)),
+        ],
+        on_shutdown=[close_storages],
+    )
