@@ -21,6 +21,9 @@ from .storages.registry import StorageRegistry
 
 __all__ = ["main"]
 
+#: uvicorn's default backlog; it listens again with its own when it starts.
+LISTEN_BACKLOG = 2048
+
 
 def _option(text: str) -> tuple[str, Any]:
     """Parse ``key=value``; the value is read as JSON when it is JSON (``true``, ``3``)."""
@@ -74,11 +77,13 @@ async def _check_source(registry: StorageRegistry, source: str, options: dict[st
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket: connections queue from the moment the URL is printed."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise

@@ -1,6 +1,6 @@
 """The storage half of sendfs: sources in, ``Resource`` objects (metadata + ranged reads) out."""
 
-from .base import DEFAULT_CHUNK_SIZE, Backend, FileInfo, Resource, ResourceBase
+from .base import DEFAULT_CHUNK_SIZE, Backend, DirEntry, FileInfo, Resource, ResourceBase
 from .fileobj import FileObjBackend
 from .local import LocalBackend
 from .paths import safe_join
@@ -23,6 +23,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "Backend",
+    "DirEntry",
     "FileInfo",
     "FileObjBackend",
     "FsspecBackend",

@@ -101,7 +101,9 @@ def map_os_error(exc: OSError, source: object) -> Exception:
     """
     if isinstance(exc, IsADirectoryError):
         return SourceIsDirectory(f"{source!r} is a directory")
-    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+    if isinstance(exc, NotADirectoryError):
+        return SourceNotFound(f"{source!r} is not a directory (or a path through a file)")
+    if isinstance(exc, FileNotFoundError):
         return SourceNotFound(f"{source!r} does not exist")
     if isinstance(exc, PermissionError):
         return SourceForbidden(f"permission denied for {source!r}")
@@ -192,7 +194,8 @@ class LocalBackend:
 
         Args:
             source: The directory's path.
-            **options: ``root``, as for :meth:`open`.
+            **options: ``root``, as for :meth:`open`; symbolic links in the directory that
+                lead outside it are left out of the listing.
 
         Raises:
             SourceNotFound: No such directory, or a file.
@@ -216,6 +219,8 @@ def _scan_directory(path: str, root: str | None) -> list[DirEntry]:
     entries = []
     with os.scandir(path) as found:
         for entry in found:
+            if root is not None and entry.is_symlink() and not is_within(entry.path, root):
+                continue  # served as 404: listing it would leak its size and mtime
             try:
                 st = entry.stat()
             except OSError:  # a dangling symbolic link: nothing to serve

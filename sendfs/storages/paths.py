@@ -82,7 +82,8 @@ def safe_join(root: str, path: str) -> str:
         path: The untrusted path.
 
     Returns:
-        ``root`` and the cleaned path joined with exactly one ``/``.
+        ``root`` and the cleaned path joined with exactly one ``/`` (a bare ``scheme://``
+        root is only prefixed: ``memory://`` and ``a`` give ``memory://a``).
 
     Raises:
         UnsafePath: See :func:`clean_relative_path`.
@@ -90,4 +91,6 @@ def safe_join(root: str, path: str) -> str:
     relative = clean_relative_path(path)
     if not relative:
         return root
+    if root.endswith("://"):  # a bare scheme: "memory://" and "a" give "memory://a"
+        return root + relative
     return f"{root.rstrip('/')}/{relative}"

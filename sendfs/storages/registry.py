@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -276,13 +276,19 @@ class StorageRegistry:
         entries: list[DirEntry] = await lister(resolved.target, **resolved.options)
         return entries
 
-    def lifespan(self, app: object = None) -> AbstractAsyncContextManager[None]:
+    @property
+    def lifespan(self) -> Callable[..., AbstractAsyncContextManager[None]]:
         """A lifespan for Lilya, Starlette or FastAPI that closes storage sessions on shutdown.
 
         ``Lilya(routes=..., lifespan=registry.lifespan)``; with an existing lifespan, enter
-        ``registry.lifespan()`` inside it.
+        ``registry.lifespan()`` inside it. It is a plain function, not a bound method: Lilya
+        calls bound-method lifespans without the app first, which would break this one.
         """
-        return self._lifespan()
+
+        def lifespan(app: object = None) -> AbstractAsyncContextManager[None]:
+            return self._lifespan()
+
+        return lifespan
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
