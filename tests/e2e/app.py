@@ -17,7 +17,11 @@ Routes (GET, and HEAD which the frameworks add):
 - ``/bytes``: an ``io.BytesIO`` holding :data:`BYTES_CONTENT`;
 - ``/broken``: a backend that yields one chunk and then raises ``BackendError``;
 - ``/missing``: a local file that does not exist;
-- ``/starlette/...``: a Starlette app serving ``/local/{name}`` and ``/missing`` the same way.
+- ``/starlette/...``: a Starlette app serving ``/local/{name}`` and ``/missing`` the same way;
+- ``/memory/{name}``: ``send_file("memory://sendfs-e2e/{name}")``, a copy of the local test file
+  ``name`` that :func:`create_app` writes into fsspec's memory filesystem at startup;
+- ``/large/{name}``: ``send_file(os.path.join(root, name))`` for :data:`LARGE_NAME` only, a file
+  the real-client tests write before they download it (not there at startup).
 
 Shutdown closes the storage sessions (s3fs's aiohttp client) in an ``on_shutdown`` hook, which
 then logs :data:`SESSIONS_CLOSED`.
@@ -48,7 +52,9 @@ __all__ = [
     "BROKEN_CHUNK",
     "BROKEN_SIZE",
     "BYTES_CONTENT",
+    "LARGE_NAME",
     "LOCAL_FILES",
+    "MEMORY_ROOT",
     "SESSIONS_CLOSED",
     "TEXT_NAME",
     "create_app",
@@ -64,6 +70,10 @@ BYTES_CONTENT = bytes(range(256)) * 64
 #: What ``/broken`` announces, and what it sends before failing.
 BROKEN_SIZE = 256 * 1024
 BROKEN_CHUNK = 64 * 1024
+#: Where ``/memory/{name}`` reads: copies of :data:`LOCAL_FILES` made at startup.
+MEMORY_ROOT = "memory://sendfs-e2e"
+#: The one name ``/large/{name}`` serves (tens of MiB, for download managers and resumes).
+LARGE_NAME = "large.bin"
 
 #: Lilya and Starlette add HEAD to GET routes themselves (listing it too doubles it in Allow).
 _METHODS = ["GET"]
@@ -103,6 +113,18 @@ def _local_path(root: str, name: str) -> str:
     return os.path.join(root, name)
 
 
+def _copy_into_memory(root: str) -> None:
+    """Write each of :data:`LOCAL_FILES` found in ``root`` to :data:`MEMORY_ROOT`."""
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for name in sorted(LOCAL_FILES):
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as file:
+                memory.pipe_file(f"{MEMORY_ROOT}/{name}", file.read())
+
+
 def create_starlette_app(root: str) -> Starlette:
     """The Starlette variant: the same responses returned from Starlette endpoints."""
 
@@ -128,6 +150,7 @@ def create_app() -> Lilya:
     broken_registry.register("broken", _BrokenBackend())
 
     token = os.environ.get("SENDFS_E2E_TOKEN", "ok")
+    _copy_into_memory(root)
 
     async def ping() -> PlainText:
         return PlainText(token)
@@ -152,6 +175,16 @@ def create_app() -> Lilya:
     async def missing() -> FileResponse:
         return send_file(os.path.join(root, "missing.bin"))
 
+    async def memory(name: str) -> FileResponse:
+        if name not in LOCAL_FILES:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return send_file(f"{MEMORY_ROOT}/{name}")
+
+    async def large(name: str) -> FileResponse:
+        if name != LARGE_NAME:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return send_file(os.path.join(root, LARGE_NAME))
+
     async def close_storages() -> None:
         await sendfs.registry.aclose()
         await broken_registry.aclose()
@@ -167,6 +200,8 @@ def create_app() -> Lilya:
             Path("/broken", broken, methods=_METHODS),
             Path("/missing", missing, methods=_METHODS),
             Include("/starlette", app=create_starlette_app(root)),
+            Path("/memory/{name}", memory, methods=_METHODS),
+            Path("/large/{name}", large, methods=_METHODS),
         ],
         on_shutdown=[close_storages],
     )

@@ -3,6 +3,8 @@
 The module-scoped ``uvicorn_server`` fixture writes the test files, puts the S3 object into the
 moto server, starts ``python -m uvicorn --factory tests.e2e.app:create_app`` and stops it by
 its PID afterwards. ``start_uvicorn`` starts extra servers a test wants to stop itself.
+``large_local`` and ``medium_s3`` add bigger payloads (32 MiB on disk, 8 MiB in the bucket) for
+the download-manager and resume tests.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.app import BIG_NAME, TEXT_NAME
+from tests.e2e.app import BIG_NAME, LARGE_NAME, TEXT_NAME
 
 #: /work/main: uvicorn imports ``tests.e2e.app`` from here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,9 @@ S3_KEY = f"dir/{BIG_NAME}"
 STARTUP_DEADLINE = 20.0
 STOP_DEADLINE = 5.0
 START_ATTEMPTS = 3
+LARGE_SIZE = 32 * 1024 * 1024
+MEDIUM_SIZE = 8 * 1024 * 1024
+MEDIUM_S3_KEY = "dir/medium.bin"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,18 @@ class E2EData:
     @property
     def big_sha256(self) -> str:
         return hashlib.sha256(self.big).hexdigest()
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One more file the server serves: its route (from the server's root URL) and its bytes."""
+
+    route: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass
@@ -177,3 +194,22 @@ def start_uvicorn(
         return _run_uvicorn(e2e_data, tmp_path / f"uvicorn-{secrets.token_hex(3)}.log")
 
     return start
+
+
+@pytest.fixture(scope="module")
+def large_local(e2e_data: E2EData) -> Payload:
+    """32 MiB of random bytes behind ``/large/large.bin`` (written while the server may run)."""
+    data = secrets.token_bytes(LARGE_SIZE)
+    (e2e_data.root / LARGE_NAME).write_bytes(data)
+    return Payload(route=f"/large/{LARGE_NAME}", data=data)
+
+
+@pytest.fixture(scope="module")
+def medium_s3(e2e_data: E2EData, moto_endpoint: str) -> Payload:
+    """8 MiB of random bytes in the e2e bucket, behind ``/s3/dir/medium.bin``."""
+    import boto3
+
+    data = secrets.token_bytes(MEDIUM_SIZE)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.put_object(Bucket=e2e_data.bucket, Key=MEDIUM_S3_KEY, Body=data)
+    return Payload(route=f"/s3/{MEDIUM_S3_KEY}", data=data)
