@@ -35,6 +35,7 @@ from .headers import (
     content_type,
     default_download_name,
     http_date,
+    is_token,
     quote_etag,
 )
 from .plan import Plan, decide
@@ -114,6 +115,8 @@ class FileResponse(Response):
         registry: StorageRegistry | None = None,
         sniff_media_type: bool = False,
     ) -> None:
+        if content_disposition_type is not None and not is_token(content_disposition_type):
+            raise ValueError(f"{content_disposition_type!r} is not a disposition type")
         self.source = source
         self.status_code = status_code
         self.media_type = media_type
@@ -144,7 +147,8 @@ class FileResponse(Response):
         try:
             await self._respond(resource, method, scope, receive, send)
         finally:
-            await resource.aclose()
+            with anyio.CancelScope(shield=True):  # release handles even on cancellation
+                await resource.aclose()
         if self.background is not None and method != "HEAD":
             await self.background()
 
@@ -266,14 +270,11 @@ class FileResponse(Response):
 
     def _status_headers(self, plan: Plan, info: FileInfo, validators: Validators) -> _Headers:
         if plan.status == 304:
+            # The same fields as the 200 would carry (RFC 9110 section 15.4.5), caller's included.
+            caller = [f for f in self._caller_headers() if f[0] in _NOT_MODIFIED_FIELDS]
+            overridden = {name for name, _ in caller}
             fields = self._validator_headers(validators)
-            names = {name for name, _ in fields}
-            fields += [
-                (name, value)
-                for name, value in self._caller_headers()
-                if name in _NOT_MODIFIED_FIELDS and name not in names
-            ]
-            return fields
+            return [f for f in fields if f[0] not in overridden] + caller
         fields = [(b"content-length", b"0")]
         if plan.status == 416:
             fields.append((b"content-range", f"bytes */{info.size}".encode()))

@@ -30,6 +30,8 @@ MAX_FILENAME_LENGTH = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: Lone surrogates: what ``os.fsdecode`` makes of a file name that is not valid UTF-8.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: Unicode categories dropped from names: format (bidi overrides, zero-width), separators.
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
 _NOT_ASCII_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: RFC 8187 attr-char: what may stand unencoded in ``filename*``.
@@ -217,7 +219,8 @@ def _ascii_fallback(name: str) -> str:
 def clean_filename(name: str) -> str:
     """Make a download name safe for any header and any file system.
 
-    Control characters go, path separators become ``_`` (the name is a name, not a path), lone
+    Control and format characters go (a bidirectional override, U+202E, can make a name show
+    a fake extension), path separators become ``_`` (the name is a name, not a path), lone
     surrogates (undecodable bytes of a file name) become U+FFFD, and the result is cut to
     :data:`MAX_FILENAME_LENGTH` characters keeping the extension.
 
@@ -225,7 +228,8 @@ def clean_filename(name: str) -> str:
         name: A download name, possibly from an untrusted source.
     """
     name = _SURROGATE.sub("\ufffd", name)
-    name = _CONTROL.sub("", name).replace("/", "_").replace("\\", "_").strip()
+    name = _CONTROL.sub("", name).replace("/", "_").replace("\\", "_")
+    name = "".join(c for c in name if unicodedata.category(c) not in _INVISIBLE).strip()
     return _limit_length(name)
 
 

@@ -28,18 +28,36 @@ __all__ = ["send_file", "send_from_storage"]
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00\r\n]")
 
 
+#: Validators in ``headers`` would disagree with what preconditions are evaluated against.
+_VALIDATOR_FIELDS = {"etag": "etag=", "last-modified": "last_modified="}
+
+#: Statuses whose semantics forbid or redefine the body send_file frames.
+_BODYLESS_STATUSES = frozenset({204, 205, 206, 304, 416})
+
+
 def _check_headers(headers: Mapping[str, str] | None) -> None:
     for name, value in (headers or {}).items():
         if _UNSAFE_HEADER_VALUE.search(f"{name}{value}"):
             raise ValueError(f"header {name!r} contains CR, LF or NUL")
+        option = _VALIDATOR_FIELDS.get(name.lower())
+        if option is not None:
+            raise ValueError(f"set {name} with the {option} option, not in headers")
+
+
+def _check_status(status_code: int) -> None:
+    if not 200 <= status_code <= 599 or status_code in _BODYLESS_STATUSES:
+        raise ValueError(f"status_code {status_code} cannot carry a whole file")
 
 
 def _check_etag(etag: bool | str) -> bool | str:
     if isinstance(etag, bool):
         return etag
     bare = unquote_etag(etag)
-    if bare is None:
-        raise ValueError(f"etag {etag!r} is not a valid entity tag (printable ASCII, no quotes)")
+    if bare is None or etag.strip().startswith("W/"):
+        raise ValueError(
+            f"etag {etag!r} is not a strong entity tag (printable ASCII, no quotes, no W/): "
+            "sendfs serves exact bytes, so its tags are strong"
+        )
     return bare
 
 
@@ -110,8 +128,10 @@ def send_file(
         chunk_size: Bytes per read and per ASGI message; by default 256 KiB for files and
             1 MiB for S3.
         status_code: The status of a full response. Anything but 200 turns conditional and
-            range handling off.
-        headers: Extra response headers (override computed ones, not the framing fields).
+            range handling off; 204, 205, 206, 304 and 416 are refused (they cannot carry a
+            whole file).
+        headers: Extra response headers (override computed ones, not the framing fields;
+            ETag and Last-Modified go through ``etag=`` and ``last_modified=`` instead).
         background: A task to run after the response is sent.
         registry: The storage registry to resolve ``source`` with (default: the global one).
 
@@ -149,8 +169,7 @@ def send_file(
     _check_positive("max_age", max_age, zero=True)
     _check_positive("chunk_size", chunk_size, zero=False)
     _check_headers(headers)
-    if not 200 <= status_code <= 599:
-        raise ValueError(f"status_code {status_code} cannot carry a file")
+    _check_status(status_code)
     return FileResponse(
         source,
         status_code=status_code,

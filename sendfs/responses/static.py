@@ -191,7 +191,10 @@ class StorageFiles:
                     self.root, relative + "index.html", **self.storage_options
                 )
                 response = send_file(
-                    index.target, storage_options=index.options, registry=self.registry
+                    index.target,
+                    storage_options=index.options,
+                    registry=self.registry,
+                    **self.file_options,
                 )
                 try:
                     await response(scope, receive, send)

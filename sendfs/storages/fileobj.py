@@ -17,6 +17,7 @@ import stat
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
+import anyio
 import anyio.to_thread
 
 from ..exceptions import BackendError, SourceChanged
@@ -46,7 +47,9 @@ def check_binary_file(source: object) -> None:
             ``"b"``, a ``SpooledTemporaryFile(mode="w+")``).
     """
     mode = getattr(source, "mode", None)
-    if isinstance(source, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+    binary = isinstance(source, io.BufferedIOBase | io.RawIOBase)
+    text_mode = isinstance(mode, str) and "b" not in mode and not binary
+    if isinstance(source, io.TextIOBase) or text_mode:
         raise TypeError(
             f"send_file() needs a binary file object, got text stream {source!r}: open files "
             "with 'rb', or pass io.BytesIO(text.encode('utf-8')) for text built in memory"
@@ -148,7 +151,8 @@ class FileObjResource(ResourceBase):
         """Close the file object (objects with only ``read()`` have nothing to close)."""
         close = getattr(self._obj, "close", None)
         if callable(close) and not getattr(self._obj, "closed", False):
-            await anyio.to_thread.run_sync(close)
+            with anyio.CancelScope(shield=True):  # close even when the request was cancelled
+                await anyio.to_thread.run_sync(close)
 
 
 class FileObjBackend:

@@ -22,6 +22,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import fsspec
 from fsspec.spec import AbstractFileSystem
@@ -144,7 +145,8 @@ class SyncFsResource(ResourceBase):
                 yield data
         finally:
             if handle is not None:
-                await anyio.to_thread.run_sync(handle.close)
+                with anyio.CancelScope(shield=True):  # close even when cancelled
+                    await anyio.to_thread.run_sync(handle.close)
 
     def _memory_reader(self) -> Callable[[int, int], bytes]:
         def read(offset: int, size: int) -> bytes:

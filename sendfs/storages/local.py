@@ -48,15 +48,21 @@ def is_within(path: str, root: str) -> bool:
     return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def _open_regular_file(path: str, root: str | None = None) -> tuple[int, os.stat_result]:
+def _open_regular_file(path: str, root: str | None = None) -> tuple[str, int, os.stat_result]:
     """Open ``path`` read-only and stat it; refuse anything but a regular file.
 
     ``O_NONBLOCK`` keeps a FIFO from blocking the worker thread forever; it has no effect on
-    regular files. With ``root``, a path whose symbolic links lead outside it is refused.
+    regular files. With ``root``, a path whose symbolic links lead outside it is refused, and
+    the *resolved* path is what gets opened (with ``O_NOFOLLOW``), so a link swapped in after
+    the check cannot redirect the open. Returns the path opened, the descriptor and its stat.
     """
-    if root is not None and not is_within(path, root):
-        raise UnsafePath(f"{path!r} resolves outside {root!r}")
-    fd = os.open(path, _OPEN_FLAGS)
+    flags = _OPEN_FLAGS
+    if root is not None:
+        if not is_within(path, root):
+            raise UnsafePath(f"{path!r} resolves outside {root!r}")
+        path = os.path.realpath(path)
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -64,7 +70,7 @@ def _open_regular_file(path: str, root: str | None = None) -> tuple[int, os.stat
     except BaseException:
         os.close(fd)
         raise
-    return fd, st
+    return path, fd, st
 
 
 def _read_at(fd: int, size: int, offset: int) -> bytes:
@@ -117,9 +123,10 @@ class LocalResource(ResourceBase):
         path: The file's path (kept for servers that can send a file by path).
         fd: An open, read-only descriptor the resource now owns.
         st: The ``fstat`` result of ``fd``.
+        name: The download name, when it differs from the base name of ``path``.
     """
 
-    def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
+    def __init__(self, path: str, fd: int, st: os.stat_result, name: str | None = None) -> None:
         self.path = os.path.abspath(path)
         self._stamp = (st.st_size, st.st_mtime_ns)
         self._fd: int | None = fd
@@ -127,7 +134,7 @@ class LocalResource(ResourceBase):
             size=st.st_size,
             mtime=to_utc_datetime(st.st_mtime),
             etag=derived_etag(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size),
-            name=os.path.basename(path) or None,
+            name=name or os.path.basename(path) or None,
         )
 
     async def iter_range(
@@ -184,10 +191,13 @@ class LocalBackend:
         if "\x00" in path:
             raise SourceNotFound("a path with a NUL character names no file")
         try:
-            fd, st = await anyio.to_thread.run_sync(_open_regular_file, path, options.get("root"))
+            opened, fd, st = await anyio.to_thread.run_sync(
+                _open_regular_file, path, options.get("root")
+            )
         except OSError as exc:
             raise map_os_error(exc, path) from exc
-        return LocalResource(path, fd, st)
+        # The download is named after what was asked for, even through a symbolic link.
+        return LocalResource(opened, fd, st, name=os.path.basename(path))
 
     async def list(self, source: Any, **options: Any) -> list[DirEntry]:
         """List a local directory, directories first, then by name.

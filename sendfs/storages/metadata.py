@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from .base import FileInfo
 
@@ -132,10 +133,16 @@ def info_from_fsspec(info: Mapping[str, Any], *, path: str) -> FileInfo:
     """
     size = info.get("size")
     mtime = to_utc_datetime(_first(info, _MTIME_KEYS))
-    etag = unquote_etag(_first(info, _ETAG_KEYS))
+    raw_etag = _first(info, _ETAG_KEYS)
+    # A weak tag would become strong once re-quoted: drop it and derive a tag of our own.
+    weak = isinstance(raw_etag, str) and raw_etag.strip().startswith("W/")
+    etag = None if weak else unquote_etag(raw_etag)
     version = _first(info, _VERSION_KEYS)
     content_type = _first(info, _CONTENT_TYPE_KEYS)
-    name = posixpath.basename(str(info.get("name") or path).rstrip("/")) or None
+    raw_name = str(info.get("name") or path)
+    if "://" in raw_name:  # http(s) sources: never echo a query (presigned credentials)
+        raw_name = urlsplit(raw_name).path
+    name = posixpath.basename(raw_name.rstrip("/")) or None
     if etag is None and mtime is not None and isinstance(size, int):
         etag = derived_etag(path, mtime.timestamp(), size, version)
     return FileInfo(

@@ -14,6 +14,7 @@ Registering never silently replaces a backend: pass ``replace=True`` to mean it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme
+from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme, UnsafePath
 from .base import Backend, DirEntry, Resource
 from .fileobj import FileObjBackend, is_file_object
 from .local import LocalBackend
@@ -73,11 +74,20 @@ def _scheme_of(source: str) -> str | None:
     return head.lower() if sep and _SCHEME.fullmatch(head.lower()) else None
 
 
-def _fsspec_protocols() -> list[str]:
+@functools.cache
+def _fsspec_protocols() -> frozenset[str]:
+    """The protocols fsspec knows, listed once."""
     import fsspec
 
-    protocols: list[str] = fsspec.available_protocols()
-    return protocols
+    return frozenset(fsspec.available_protocols())
+
+
+def _fsspec_knows(scheme: str) -> bool:
+    """Whether fsspec knows ``scheme``; on a miss the list is read again (late registrations)."""
+    if scheme in _fsspec_protocols():
+        return True
+    _fsspec_protocols.cache_clear()
+    return scheme in _fsspec_protocols()
 
 
 def _file_url_to_path(url: str) -> str:
@@ -209,19 +219,13 @@ class StorageRegistry:
         rest = source.split("://", 1)[1]
         if scheme in self._mounts:
             mount = self._mounts[scheme]
-            root = mount.url
-            if _scheme_of(root) == "file" and self._backends.get("file") is self._local:
-                # Join onto the directory, not the URL: the user path is not URL-quoted, so
-                # "a#1.txt" or "100%25.txt" appended to a file:// URL would name another file.
-                root = _file_url_to_path(root)
-            resolved = self.resolve(safe_join(root, rest), **{**mount.storage_options, **options})
-            return self._confined(resolved, root)
+            return self._join(mount.url, rest, {**mount.storage_options, **options})
         if scheme == "file" and self._backends.get("file") is self._local:
             return Resolved(self._local, _file_url_to_path(source), options)
         backend = self._backends.get(scheme) or self._load_entry_point(scheme)
         if backend is not None:
             return Resolved(backend, source, options)
-        if scheme in _fsspec_protocols():
+        if _fsspec_knows(scheme):
             return Resolved(self._fsspec, source, options)
         raise UnknownScheme(
             f"no backend for {scheme!r} in {source!r}; registered: "
@@ -253,9 +257,18 @@ class StorageRegistry:
         root = os.fspath(root)
         if root.lower() in self._mounts:
             return self.resolve(f"{root}://{clean_relative_path(path)}", **options)
+        return self._join(root, path, options)
+
+    def _join(self, root: str, path: str, options: Mapping[str, Any]) -> Resolved:
+        """Join an untrusted path onto a root and resolve it, confined to the root."""
         scheme = _scheme_of(root)
         if scheme == "file" and self._backends.get("file") is self._local:
+            # Join onto the directory, not the URL: the user path is not URL-quoted, so
+            # "a#1.txt" or "100%25.txt" appended to a file:// URL would name another file.
             root = _file_url_to_path(root)
+        elif scheme is not None and ("?" in path or "#" in path):
+            # fsspec reads URL queries as options (s3fs: ?versionId= serves old versions).
+            raise UnsafePath(f"{path!r} carries URL syntax (? or #) under {root!r}")
         resolved = self.resolve(safe_join(root, path), **options)
         return self._confined(resolved, root)
 
