@@ -21,8 +21,9 @@ from ..exceptions import SendfsError, SourceIsDirectory, SourceNotFound
 from ..storages.base import DirEntry
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
+from .file import FileResponse
 from .headers import http_date
-from .send import send_file
+from .send import send_from_storage
 
 __all__ = ["StorageFiles", "render_listing"]
 
@@ -161,20 +162,21 @@ class StorageFiles:
         else:
             await self._serve_file(scope, receive, send, method, path)
 
+    def _file_response(self, relative: str) -> FileResponse:
+        """The response for a file under the root; unsafe paths raise a 404 HTTPException."""
+        return send_from_storage(
+            self.root,
+            relative,
+            storage_options=self.storage_options,
+            registry=self.registry,
+            **self.file_options,
+        )
+
     async def _serve_file(
         self, scope: Scope, receive: Receive, send: Send, method: str, path: str
     ) -> None:
         try:
-            resolved = self.registry.locate(self.root, path.lstrip("/"), **self.storage_options)
-            response = send_file(
-                resolved.target,
-                storage_options=resolved.options,
-                registry=self.registry,
-                **self.file_options,
-            )
-            await response(scope, receive, send)
-        except SourceNotFound:
-            await _send_simple(send, method, 404, b"Not Found")
+            await self._file_response(path.lstrip("/"))(scope, receive, send)
         except HTTPException as exc:  # raised by the response before its first byte
             if isinstance(exc.__cause__, SourceIsDirectory) and (self.html or self.listing):
                 await self._redirect_to_directory(scope, send, method)
@@ -187,17 +189,8 @@ class StorageFiles:
         relative = path.lstrip("/")
         try:
             if self.html:
-                index = self.registry.locate(
-                    self.root, relative + "index.html", **self.storage_options
-                )
-                response = send_file(
-                    index.target,
-                    storage_options=index.options,
-                    registry=self.registry,
-                    **self.file_options,
-                )
                 try:
-                    await response(scope, receive, send)
+                    await self._file_response(relative + "index.html")(scope, receive, send)
                 except HTTPException as exc:
                     if exc.status_code != 404 or not self.listing:
                         raise
@@ -206,8 +199,6 @@ class StorageFiles:
             if self.listing:
                 await self._serve_listing(scope, send, method, relative)
                 return
-        except SourceNotFound:
-            pass
         except HTTPException as exc:
             await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode())
             return

@@ -101,6 +101,11 @@ class ResourceBase:
         """The metadata seen when the resource was opened."""
         return self._info
 
+    def range_end(self, stop: int | None) -> int:
+        """Where a read of ``[start, stop)`` ends: ``stop`` clamped to the size."""
+        size = self._info.size or 0
+        return size if stop is None else min(stop, size)
+
     async def aclose(self) -> None:
         """Release the handles of this resource (nothing by default)."""
 

@@ -113,7 +113,7 @@ class FileObjResource(ResourceBase):
             async for chunk in self._iter_stream(start, stop, chunk_size):
                 yield chunk
             return
-        end = self._info.size if stop is None else min(stop, self._info.size)
+        end = self.range_end(stop)
         offset = start
         while offset < end:
             want = min(chunk_size, end - offset)

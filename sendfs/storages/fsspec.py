@@ -125,8 +125,7 @@ class SyncFsResource(ResourceBase):
         self, start: int, stop: int | None, chunk_size: int
     ) -> AsyncIterator[bytes]:
         """Yield ``[start, stop)``; one file handle per call, closed in ``finally``."""
-        size = self._info.size or 0
-        end = size if stop is None else min(stop, size)
+        end = self.range_end(stop)
         if start >= end:
             return
         if type(self._fs).__name__ == "MemoryFileSystem":
@@ -193,12 +192,15 @@ class AsyncFsResource(ResourceBase):
     async def iter_range(
         self, start: int, stop: int | None, chunk_size: int
     ) -> AsyncIterator[bytes]:
-        """Yield ``[start, stop)``, one ``_cat_file`` request per window."""
-        size = self._info.size or 0
-        end = size if stop is None else min(stop, size)
+        """Yield ``[start, stop)`` in ``chunk_size`` pieces.
+
+        One ``_cat_file`` request per window of at least 1 MiB, however small the chunks.
+        """
+        end = self.range_end(stop)
+        window = max(chunk_size, ASYNC_WINDOW)
         offset = start
         while offset < end:
-            window_end = min(offset + chunk_size, end)
+            window_end = min(offset + window, end)
             try:
                 data: bytes = await self._fs._cat_file(self._path, start=offset, end=window_end)
             except Exception as exc:
@@ -206,7 +208,12 @@ class AsyncFsResource(ResourceBase):
             if len(data) != window_end - offset:
                 raise SourceChanged(f"{self._path!r} changed while it was being read")
             offset = window_end
-            yield data
+            if len(data) <= chunk_size:
+                yield data
+                continue
+            view = memoryview(data)
+            for piece in range(0, len(data), chunk_size):
+                yield bytes(view[piece : piece + chunk_size])
 
 
 class FsspecBackend:

@@ -144,8 +144,7 @@ class LocalResource(ResourceBase):
         fd = self._fd
         if fd is None:
             raise BackendError(f"{self.path!r} is closed")
-        size = self._info.size or 0
-        end = size if stop is None else min(stop, size)
+        end = self.range_end(stop)
         offset = start
         while offset < end:
             want = min(chunk_size, end - offset)

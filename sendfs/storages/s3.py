@@ -87,8 +87,7 @@ class S3Resource(ResourceBase):
         self, start: int, stop: int | None, chunk_size: int
     ) -> AsyncIterator[bytes]:
         """Stream ``[start, stop)`` with one ranged request; nothing for an empty range."""
-        size = self._info.size or 0
-        end = size if stop is None else min(stop, size)
+        end = self.range_end(stop)
         if start >= end:
             return
         try:
