@@ -1,10 +1,15 @@
 """Developer sessions: ``nox -s tests lint typecheck``; ``nox -s tests_matrix`` for every Python.
 
+``nox -s bench`` runs the benchmark suite (``nox -s bench -- --quick`` for a smoke run).
+
 Dependencies come from the dependency groups in pyproject.toml; Python versions from its
 classifiers. ``./dev test`` runs the same checks in one virtual environment, faster.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import nox
 
@@ -47,3 +52,32 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     install(session, "typecheck")
     session.run("mypy")
+
+
+def _system_tools(session: nox.Session) -> None:
+    """nginx (the practical limit) and wrk (small files) come from apt, when we may install."""
+    missing = [tool for tool in ("nginx", "wrk") if not _found(tool)]
+    if not missing or os.geteuid() != 0 or not shutil.which("apt-get"):
+        if missing:
+            session.warn(f"not installed: {', '.join(missing)}; the suite runs without them")
+        return
+    try:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
+    except nox.command.CommandFailed:
+        session.warn(f"could not install {', '.join(missing)}; the suite runs without them")
+
+
+def _found(tool: str) -> bool:
+    return bool(shutil.which(tool) or os.access(f"/usr/sbin/{tool}", os.X_OK))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite: real servers on 127.0.0.1; writes docs/benchmarks.md.
+
+    ``nox -s bench -- --quick`` for a smoke run; ``-- --help`` for the options.
+    """
+    install(session, "bench")
+    _system_tools(session)
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

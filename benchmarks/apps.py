@@ -1,0 +1,166 @@
+"""The contender ASGI apps, built from the environment by factories the servers import.
+
+- ``sendfs_app``: a Lilya app serving with :func:`sendfs.send_file`;
+- ``starlette_app``: Starlette's ``FileResponse``;
+- ``lilya_app``: Lilya's own ``FileResponse``.
+
+Every app has ``/ping`` (a tiny text), ``/big`` and ``/small`` (the local files named by
+``SENDFS_BENCH_BIG`` and ``SENDFS_BENCH_SMALL``). The sendfs app also serves ``/s3`` (the object
+``SENDFS_BENCH_S3``, endpoint and credentials from the ``AWS_*`` variables) and, when
+``SENDFS_BENCH_S3_STATS=1``, ``/_stats``: botocore event hooks count the S3 requests by
+operation and the bytes GetObject announced (``POST /_stats`` resets them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+from lilya.apps import Lilya
+from lilya.requests import Request as LilyaRequest
+from lilya.responses import FileResponse as LilyaFileResponse
+from lilya.responses import JSONResponse, PlainText
+from lilya.routing import Path
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import FileResponse as StarletteFileResponse
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+import sendfs
+
+__all__ = ["S3Stats", "lilya_app", "sendfs_app", "starlette_app"]
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} must be set to build the benchmark apps")
+    return value
+
+
+class S3Stats:
+    """Counts the S3 requests an aiobotocore session sends, and the bytes GetObject returns."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.get_bytes = 0
+
+    def register(self, session: Any) -> None:
+        """Hook into every client the session creates from now on."""
+        session.register("before-send.s3", self._before_send)
+        session.register("after-call.s3.GetObject", self._after_get)
+
+    def _before_send(self, event_name: str = "", **kwargs: Any) -> None:
+        # Returning anything but None would short-circuit the request.
+        self.requests[event_name.rsplit(".", 1)[-1]] += 1
+
+    def _after_get(self, parsed: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self.get_bytes += int((parsed or {}).get("ContentLength") or 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests": dict(self.requests), "get_bytes": self.get_bytes}
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.get_bytes = 0
+
+
+def _s3_routes() -> list[Path]:
+    url = os.environ.get("SENDFS_BENCH_S3")
+    if not url:
+        return []
+    options: dict[str, Any] = {}
+    routes: list[Path] = []
+    if os.environ.get("SENDFS_BENCH_S3_STATS") == "1":
+        from aiobotocore.session import AioSession
+
+        stats = S3Stats()
+        session = AioSession()
+        stats.register(session)
+        options["session"] = session
+
+        async def read_stats(request: LilyaRequest) -> JSONResponse:
+            if request.method == "POST":
+                stats.reset()
+            return JSONResponse(stats.snapshot())
+
+        routes.append(Path("/_stats", read_stats, methods=["GET", "POST"]))
+
+    async def s3() -> sendfs.FileResponse:
+        return sendfs.send_file(url, storage_options=options or None)
+
+    routes.append(Path("/s3", s3, methods=["GET"]))
+    return routes
+
+
+def sendfs_app() -> Lilya:
+    """sendfs under Lilya: ``send_file(path)`` and ``send_file("s3://...")``."""
+    big, small = _env("SENDFS_BENCH_BIG"), _env("SENDFS_BENCH_SMALL")
+
+    async def ping() -> PlainText:
+        return PlainText("ok")
+
+    async def big_file() -> sendfs.FileResponse:
+        return sendfs.send_file(big)
+
+    async def small_file() -> sendfs.FileResponse:
+        return sendfs.send_file(small)
+
+    async def close_storages() -> None:
+        await sendfs.registry.aclose()
+
+    return Lilya(
+        routes=[
+            Path("/ping", ping, methods=["GET"]),
+            Path("/big", big_file, methods=["GET"]),
+            Path("/small", small_file, methods=["GET"]),
+            *_s3_routes(),
+        ],
+        on_shutdown=[close_storages],
+    )
+
+
+def starlette_app() -> Starlette:
+    """Starlette's ``FileResponse`` (64 KiB chunks; ``pathsend`` under granian)."""
+    big, small = _env("SENDFS_BENCH_BIG"), _env("SENDFS_BENCH_SMALL")
+
+    async def ping(request: StarletteRequest) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def big_file(request: StarletteRequest) -> StarletteFileResponse:
+        return StarletteFileResponse(big)
+
+    async def small_file(request: StarletteRequest) -> StarletteFileResponse:
+        return StarletteFileResponse(small)
+
+    return Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/big", big_file, methods=["GET"]),
+            Route("/small", small_file, methods=["GET"]),
+        ]
+    )
+
+
+def lilya_app() -> Lilya:
+    """Lilya's own ``FileResponse``."""
+    big, small = _env("SENDFS_BENCH_BIG"), _env("SENDFS_BENCH_SMALL")
+
+    async def ping() -> PlainText:
+        return PlainText("ok")
+
+    async def big_file() -> LilyaFileResponse:
+        return LilyaFileResponse(big)
+
+    async def small_file() -> LilyaFileResponse:
+        return LilyaFileResponse(small)
+
+    return Lilya(
+        routes=[
+            Path("/ping", ping, methods=["GET"]),
+            Path("/big", big_file, methods=["GET"]),
+            Path("/small", small_file, methods=["GET"]),
+        ]
+    )
