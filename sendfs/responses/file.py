@@ -392,6 +392,10 @@ async def _send_chunk(send: Send, chunk: bytes, *, more_body: bool) -> bool:
         await send({"type": "http.response.body", "body": chunk, "more_body": more_body})
     except OSError:
         return False
+    if more_body:
+        # Buffered storage reads and fast sends may complete without yielding: give the
+        # disconnect watcher (and other requests) a turn after every chunk.
+        await anyio.lowlevel.checkpoint()
     return True
 
 
