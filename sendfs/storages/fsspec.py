@@ -313,7 +313,16 @@ class FsspecBackend:
         instances = self._async.setdefault(loop, {})
         fs = instances.get(key)
         if fs is None:
-            fs = cls(asynchronous=True, skip_instance_cache=True, **options)
+            kwargs = dict(options)
+            # s3fs retries every call ``fs.retries`` times (5) on top of botocore's policy, but
+            # takes no ``retries`` argument: set it on the instance, so the time before a 502
+            # can be bounded.
+            retries = kwargs.pop("retries", None) if is_s3_filesystem(cls) else None
+            if retries is not None and (not isinstance(retries, int) or retries < 1):
+                raise ValueError(f"retries must be a positive int, not {retries!r}")
+            fs = cls(asynchronous=True, skip_instance_cache=True, **kwargs)
+            if retries is not None:
+                fs.retries = retries
             instances[key] = fs
         return fs
 

@@ -27,10 +27,11 @@ _CHANGED_CODES = frozenset({"PreconditionFailed", "InvalidRange", "NoSuchKey", "
 
 
 def is_s3_filesystem(fs: object) -> bool:
-    """Tell whether ``fs`` is an s3fs ``S3FileSystem`` (without importing s3fs)."""
+    """Tell whether ``fs`` is an s3fs ``S3FileSystem`` or its class (without importing s3fs)."""
+    cls = fs if isinstance(fs, type) else type(fs)
     return any(
         klass.__module__.startswith("s3fs.") and klass.__name__ == "S3FileSystem"
-        for klass in type(fs).__mro__
+        for klass in cls.__mro__
     )
 
 
