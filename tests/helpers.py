@@ -45,8 +45,16 @@ class SpyResource:
         self, start: int, stop: int | None, chunk_size: int
     ) -> AsyncIterator[bytes]:
         self.reads.append((start, stop))
-        async for chunk in self.inner.iter_range(start, stop, chunk_size):
-            yield chunk
+        chunks = self.inner.iter_range(start, stop, chunk_size)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            # Close the inner reader now, as FileResponse does: an abandoned S3 reader would
+            # otherwise keep its body open until garbage collection.
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
 
     async def aclose(self) -> None:
         self.closed.append(True)

@@ -331,11 +331,6 @@ async def test_aborted_range_downloads_stop_reading_and_close_the_file(
 
 
 @pytest.mark.s3
-@pytest.mark.xfail(
-    reason="open bug (issue 6): after some aborted S3 downloads an aiobotocore body may still "
-    "be open when the app returns; not yet diagnosed",
-    strict=False,
-)
 async def test_aborted_s3_downloads_close_every_body_and_socket(
     s3_client: Any, bucket: str, counting: CountingRegistry
 ) -> None:
