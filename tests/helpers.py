@@ -100,3 +100,22 @@ def parse_multipart(content_type: str, body: bytes) -> list[Part]:
             headers[name.strip().lower()] = value.strip()
         parts.append(Part(headers, data))
     return parts
+
+
+def http_scope(headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    """An HTTP GET scope for /file, as a server would build it (ASGI spec 2.4)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/file",
+        "raw_path": b"/file",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *(headers or [])],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "extensions": {},
+    }

@@ -25,7 +25,7 @@ from sendfs import send_file
 from sendfs.responses.file import FileResponse, closing_iterator
 from sendfs.storages import FileInfo, Resource, StorageRegistry
 from sendfs.storages.s3 import S3Resource
-from tests.helpers import lilya_app
+from tests.helpers import http_scope, lilya_app
 
 pytestmark = pytest.mark.anyio
 
@@ -113,24 +113,6 @@ class CountingRegistry(StorageRegistry):
 
 
 # -- driving the app like a server -----------------------------------------------------------
-
-
-def http_scope(headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/file",
-        "raw_path": b"/file",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "extensions": {},
-    }
 
 
 @dataclass

@@ -29,7 +29,7 @@ from sendfs.responses.file import FileResponse
 from sendfs.storages import Resource, StorageRegistry
 from sendfs.storages.local import LocalResource
 from tests.conftest import FAKE_AWS_ENV, free_port
-from tests.helpers import asgi_client, lilya_app
+from tests.helpers import asgi_client, http_scope, lilya_app
 
 pytestmark = pytest.mark.anyio
 
@@ -85,21 +85,7 @@ async def drive(
         if on_body is not None:
             await on_body(transcript)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/file",
-        "raw_path": b"/file",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "extensions": {},
-    }
+    scope = http_scope(headers)
     with anyio.fail_after(HANG_GUARD):
         try:
             await app(scope, receive, send)
