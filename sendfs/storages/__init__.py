@@ -1,6 +1,14 @@
 """The storage half of sendfs: sources in, ``Resource`` objects (metadata + ranged reads) out."""
 
-from .base import DEFAULT_CHUNK_SIZE, Backend, DirEntry, FileInfo, Resource, ResourceBase
+from .base import (
+    DEFAULT_CHUNK_SIZE,
+    Backend,
+    DirEntry,
+    FileInfo,
+    Resource,
+    ResourceBase,
+    SignableResource,
+)
 from .fileobj import FileObjBackend
 from .local import LocalBackend
 from .paths import safe_join
@@ -31,6 +39,7 @@ __all__ = [
     "Mount",
     "Resource",
     "ResourceBase",
+    "SignableResource",
     "StorageRegistry",
     "registry",
     "safe_join",

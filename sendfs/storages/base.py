@@ -13,7 +13,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Backend", "DirEntry", "FileInfo", "Resource", "ResourceBase"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "Backend",
+    "DirEntry",
+    "FileInfo",
+    "Resource",
+    "ResourceBase",
+    "SignableResource",
+]
 
 #: Bytes per read when the caller does not say: large enough to keep per-chunk overhead (thread
 #: hops, ASGI messages) small, small enough that a few in flight per response stay cheap.
@@ -88,6 +96,41 @@ class Resource(Protocol):
 
     async def aclose(self) -> None:
         """Release every handle the resource holds. Safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class SignableResource(Resource, Protocol):
+    """A resource whose storage can hand out a presigned URL for it (S3, Azure SAS, GCS).
+
+    Responses use it to answer with a redirect, so the bytes come from the storage (or its
+    CDN) and never pass through the app. Backends that cannot sign simply do not implement it.
+    """
+
+    async def presign(
+        self,
+        *,
+        expires: int,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str | None:
+        """A URL that serves this object with a plain GET for ``expires`` seconds.
+
+        Args:
+            expires: Lifetime of the URL in seconds.
+            content_type: The Content-Type the storage must answer with (S3
+                ``response-content-type``, Azure ``rsct``), or ``None`` to leave it.
+            content_disposition: The Content-Disposition the storage must answer with (S3
+                ``response-content-disposition``, Azure ``rscd``), or ``None`` to leave it.
+
+        Returns:
+            The URL, pinned to the version that was opened when the storage allows it, or
+            ``None`` when these credentials cannot sign (anonymous access, say).
+
+        Security:
+            The URL is a bearer credential for one object until it expires: keep ``expires``
+            short and never log it.
+        """
         ...
 
 
