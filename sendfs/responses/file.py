@@ -24,7 +24,7 @@ from lilya.responses import Response
 from lilya.types import Message, Receive, Scope, Send
 
 from ..exceptions import SendfsError
-from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, Resource
+from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from .conditional import Validators
@@ -38,7 +38,7 @@ from .headers import (
     is_token,
     quote_etag,
 )
-from .plan import Plan, decide
+from .plan import Plan, decide, read_hint
 
 if TYPE_CHECKING:
     from lilya.background import Task
@@ -143,7 +143,7 @@ class FileResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one HTTP request."""
         method = str(scope.get("method", "GET")).upper()
-        resource = await self._open()
+        resource = await self._open(method, request_headers(scope))
         try:
             await self._respond(resource, method, scope, receive, send)
         finally:
@@ -152,9 +152,46 @@ class FileResponse(Response):
         if self.background is not None and method != "HEAD":
             await self.background()
 
-    async def _open(self) -> Resource:
+    async def _open(self, method: str, headers: dict[str, str]) -> Resource:
+        """Open the source; on S3 a GET's metadata and bytes come from one request.
+
+        When the storage answered the hinted request "not modified" but the request's own
+        evaluation wants more than a 304 (it has the final say), open again without a hint.
+        """
+        hint = self._read_hint(method, headers)
+        resource = await self._open_with(hint)
+        if not resource.info.validators_only:
+            return resource
+        plan = decide(
+            method,
+            headers,
+            size=None,
+            validators=self._validators(resource.info),
+            content_type="",
+            conditional=self.conditional and self.status_code == 200,
+            ranges=False,
+        )
+        if plan.status == 304:
+            return resource
+        with anyio.CancelScope(shield=True):
+            await resource.aclose()
+        return await self._open_with(None)
+
+    def _read_hint(self, method: str, headers: dict[str, str]) -> ReadHint | None:
+        if self.sniff_media_type and not self.media_type:
+            return None  # sniffing reads the first bytes, not the planned range
+        plain = self.conditional and self.status_code == 200
+        return read_hint(
+            method,
+            headers,
+            conditional=plain,
+            ranges=plain,
+            storage_validators=self.etag is True and self.last_modified is None,
+        )
+
+    async def _open_with(self, hint: ReadHint | None) -> Resource:
         try:
-            return await self.registry.open(self.source, **self.storage_options)
+            return await self.registry.open(self.source, read_hint=hint, **self.storage_options)
         except SendfsError as exc:
             raise http_error(exc) from exc
 

@@ -22,6 +22,7 @@ __all__ = [
     "RangeNotSatisfiable",
     "multipart_plan",
     "parse_range_header",
+    "single_range_spec",
 ]
 
 #: Most ranges served as one multipart response; more are answered with the whole file.
@@ -129,6 +130,40 @@ def parse_range_header(value: str, size: int) -> list[ByteRange]:
     if not ranges:
         raise MalformedRange("a suffix of an empty representation has no bytes to send")
     return coalesce(ranges)
+
+
+def single_range_spec(value: str) -> str | None:
+    """The canonical form of a Range header asking for one range, to forward to a storage.
+
+    Args:
+        value: The request's Range header.
+
+    Returns:
+        ``bytes=first-last``, ``bytes=first-`` or ``bytes=-length`` when the header asks for
+        exactly one range that a storage can resolve without knowing the size; ``None`` when
+        it asks for several, or for a zero-length suffix (a 416 or 200 only the size decides).
+
+    Raises:
+        MalformedRange: The header would be ignored (so the whole object will be read).
+    """
+    if len(value) > MAX_RANGE_HEADER_LENGTH:
+        raise MalformedRange("Range header too long")
+    unit, sep, range_set = value.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        raise MalformedRange(f"unit {unit.strip()!r} is not 'bytes'")
+    specs = [spec.strip() for spec in range_set.split(",") if spec.strip()]
+    if not specs:
+        raise MalformedRange("empty range set")
+    for spec in specs:  # one malformed spec makes the whole header ignored
+        _parse_spec(spec, 1)
+    if len(specs) != 1:
+        return None
+    match = _INT_RANGE.fullmatch(specs[0])
+    if match:
+        last = f"{int(match.group(2))}" if match.group(2) else ""
+        return f"bytes={int(match.group(1))}-{last}"
+    length = int(specs[0][1:])
+    return f"bytes=-{length}" if length else None
 
 
 @dataclass(frozen=True, slots=True)

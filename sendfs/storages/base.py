@@ -18,6 +18,8 @@ __all__ = [
     "Backend",
     "DirEntry",
     "FileInfo",
+    "HintedBackend",
+    "ReadHint",
     "Resource",
     "ResourceBase",
     "SignableResource",
@@ -40,6 +42,9 @@ class FileInfo:
         content_type: The media type the storage recorded (S3 ``ContentType``), if any.
         name: The object's base name, used for Content-Type and Content-Disposition.
         version: A storage version id (S3 ``VersionId``, GCS ``generation``), if any.
+        validators_only: The storage answered a hinted open "not modified"
+            (:class:`ReadHint`): only ``etag`` and ``mtime`` are known, and there are no bytes
+            to read. A response that needs more than a 304 opens the source again.
     """
 
     size: int | None
@@ -48,6 +53,31 @@ class FileInfo:
     content_type: str | None = None
     name: str | None = None
     version: str | None = None
+    validators_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadHint:
+    """What a GET will most likely read, so a storage can send metadata and bytes in one request.
+
+    Storages that take hints (S3) make one request carrying the range and the preconditions
+    and take the metadata from its answer; the response still decides everything from that
+    metadata, and reads again whatever the hint got wrong. A hint never changes what is sent.
+
+    Args:
+        range: One canonical ``bytes=`` range (``bytes=0-99``, ``bytes=100-``, ``bytes=-500``),
+            or ``None`` for the whole object.
+        if_match: ``*`` or one quoted strong entity tag, for a 412 without a body.
+        if_none_match: ``*`` or one quoted strong entity tag, for a 304 without a body.
+        if_modified_since: Sent only without ``if_none_match``.
+        if_unmodified_since: Sent only without ``if_match``.
+    """
+
+    range: str | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: datetime | None = None
+    if_unmodified_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +195,27 @@ class ResourceBase:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._info!r}>"
+
+
+@runtime_checkable
+class HintedBackend(Protocol):
+    """A backend that can open a source and start reading it in one storage request."""
+
+    async def open_hinted(self, source: Any, hint: ReadHint, **options: Any) -> Resource:
+        """Open ``source`` for the read ``hint`` describes.
+
+        The resource's ``iter_range`` serves the hinted range from the bytes already requested
+        and any other range with new requests, so callers use it like any other resource.
+
+        Args:
+            source: What the registry resolved.
+            hint: The range and preconditions the request carries.
+            **options: Backend options, as for :meth:`Backend.open`.
+
+        Raises:
+            sendfs.exceptions.SendfsError: As :meth:`Backend.open`.
+        """
+        ...
 
 
 @runtime_checkable

@@ -38,9 +38,9 @@ from ..exceptions import (
     SourceNotFound,
     UnknownScheme,
 )
-from .base import DirEntry, FileInfo, Resource, ResourceBase
+from .base import DirEntry, FileInfo, ReadHint, Resource, ResourceBase
 from .metadata import info_from_fsspec
-from .s3 import S3Resource, is_s3_filesystem, s3_error_code
+from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code
 
 __all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
 
@@ -257,6 +257,31 @@ class FsspecBackend:
         if fs.async_impl:
             return AsyncFsResource(fs, path, info)
         return SyncFsResource(fs, path, info)
+
+    async def open_hinted(self, source: Any, hint: ReadHint, **options: Any) -> Resource:
+        """Open an fsspec URL for the read ``hint`` describes.
+
+        On S3 the metadata and the hinted bytes come from one ``get_object`` request (see
+        :func:`sendfs.storages.s3.open_hinted`); other storages are opened as by :meth:`open`.
+
+        Args:
+            source: A URL such as ``"s3://bucket/key"``.
+            hint: The range and preconditions of the request.
+            **options: Storage options for the filesystem.
+
+        Raises:
+            sendfs.exceptions.SendfsError: As :meth:`open`.
+        """
+        url = str(source)
+        fs, path = await self._filesystem(url, options)
+        if fs.async_impl and is_s3_filesystem(fs):
+            try:
+                resource = await open_hinted(fs, path, hint)
+            except Exception as exc:
+                raise map_open_error(exc, url) from exc
+            if resource is not None:
+                return resource
+        return await self.open(source, **options)
 
     async def list(self, source: Any, **options: Any) -> list[DirEntry]:
         """List a directory or object-store prefix, directories first, then by name.

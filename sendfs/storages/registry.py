@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme, UnsafePath
-from .base import Backend, DirEntry, Resource
+from .base import Backend, DirEntry, HintedBackend, ReadHint, Resource
 from .fileobj import FileObjBackend, is_file_object
 from .local import LocalBackend
 from .paths import clean_relative_path, safe_join
@@ -330,17 +330,26 @@ class StorageRegistry:
         self.register(scheme, backend)
         return backend
 
-    async def open(self, source: Any, **options: Any) -> Resource:
+    async def open(
+        self, source: Any, *, read_hint: ReadHint | None = None, **options: Any
+    ) -> Resource:
         """Resolve ``source`` and open it with its backend.
 
         Args:
             source: A path, a URL or a binary file object.
+            read_hint: What the caller expects to read; backends that take hints
+                (:class:`~sendfs.storages.base.HintedBackend`, e.g. S3) then open and start
+                reading in one request. Others ignore it.
             **options: Backend options (fsspec storage options).
 
         Raises:
             sendfs.exceptions.SendfsError: See :meth:`resolve` and the backends.
         """
         resolved = self.resolve(source, **options)
+        if read_hint is not None and isinstance(resolved.backend, HintedBackend):
+            return await resolved.backend.open_hinted(
+                resolved.target, read_hint, **resolved.options
+            )
         return await resolved.backend.open(resolved.target, **resolved.options)
 
     # -- container protocol and lifecycle ----------------------------------------------------

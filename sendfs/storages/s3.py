@@ -1,6 +1,11 @@
 """S3 objects through s3fs, used natively (``asynchronous=True``).
 
-Every byte range is ONE streaming ``get_object`` request, ``Range: bytes=a-b``, pinned to the
+A GET usually costs ONE request: with a :class:`~sendfs.storages.base.ReadHint`, the object is
+opened with ``get_object`` carrying the client's range and preconditions, its metadata is taken
+from that answer (a 304 included) and its body is kept for the range the response then reads.
+Without a hint (HEAD, multipart ranges, If-Range), ``head_object`` opens it.
+
+Every other byte range is ONE streaming ``get_object`` request, ``Range: bytes=a-b``, pinned to the
 object seen at open time (``VersionId`` when the bucket is versioned, else ``IfMatch`` with its
 ETag), its body iterated in large chunks and closed in ``finally``. A range never downloads more
 than it asks for, and an object overwritten mid-download makes the read fail instead of mixing
@@ -12,13 +17,15 @@ code is read from the botocore error on ``__cause__`` to tell them apart.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ..exceptions import BackendError, SourceChanged, SourceForbidden
-from .base import FileInfo, ResourceBase
+from .base import FileInfo, ReadHint, ResourceBase
+from .metadata import info_from_fsspec, to_utc_datetime, unquote_etag
 
-__all__ = ["S3Resource", "is_s3_filesystem", "s3_error_code"]
+__all__ = ["S3Resource", "is_s3_filesystem", "open_hinted", "s3_error_code"]
 
 #: s3fs reads the body in pieces of this size; aiobotocore's plain iteration yields 1 KiB.
 S3_CHUNK_SIZE = 1024 * 1024
@@ -35,6 +42,26 @@ def is_s3_filesystem(fs: object) -> bool:
     )
 
 
+def s3_error_response(exc: BaseException) -> dict[str, Any] | None:
+    """Find the parsed S3 error response behind an error s3fs raised.
+
+    Args:
+        exc: An error raised by s3fs or botocore, possibly wrapping the botocore one.
+
+    Returns:
+        The ``response`` of the first botocore ``ClientError`` in the chain, else ``None``.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            return response
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def s3_error_code(exc: BaseException) -> str | None:
     """Find the S3 error code (``"NoSuchKey"``, ``"PreconditionFailed"``...) behind an error.
 
@@ -44,16 +71,103 @@ def s3_error_code(exc: BaseException) -> str | None:
     Returns:
         The code from the first botocore ``ClientError`` in the chain, else ``None``.
     """
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return None
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-            return str(code) if code is not None else None
-        seen = seen.__cause__ or seen.__context__
-    return None
+    response = s3_error_response(exc)
+    code = None if response is None else response.get("Error", {}).get("Code")
+    return None if code is None else str(code)
+
+
+def hinted_get_object_kwargs(
+    bucket: str, key: str, version: str | None, hint: ReadHint
+) -> dict[str, Any]:
+    """The ``get_object`` arguments that carry a read hint's range and preconditions.
+
+    Args:
+        bucket: The bucket.
+        key: The object key.
+        version: A version id from the URL, if any.
+        hint: What the response expects to read.
+    """
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version:
+        kwargs["VersionId"] = version
+    if hint.range is not None:
+        kwargs["Range"] = hint.range
+    if hint.if_match is not None:
+        kwargs["IfMatch"] = hint.if_match
+    if hint.if_none_match is not None:
+        kwargs["IfNoneMatch"] = hint.if_none_match
+    if hint.if_modified_since is not None:
+        kwargs["IfModifiedSince"] = hint.if_modified_since
+    if hint.if_unmodified_since is not None:
+        kwargs["IfUnmodifiedSince"] = hint.if_unmodified_since
+    return kwargs
+
+
+def _content_range(value: object) -> tuple[int, int, int] | None:
+    """``(start, stop, size)`` from ``bytes first-last/size``; ``None`` if it is not that."""
+    if not isinstance(value, str) or not value.startswith("bytes "):
+        return None
+    span, _, total = value[6:].partition("/")
+    first, _, last = span.partition("-")
+    try:
+        return int(first), int(last) + 1, int(total)
+    except ValueError:
+        return None
+
+
+async def open_hinted(fs: Any, path: str, hint: ReadHint) -> S3Resource | None:
+    """Open ``path`` with one ``get_object`` carrying ``hint``; ``None`` to open it plainly.
+
+    The metadata comes from the answer: ``Content-Range`` gives the size of a ranged answer, a
+    304 gives the validators only. Any S3 error code (no such key, which may be a prefix; a
+    failed precondition or range, which needs the size) returns ``None``, so the caller opens
+    with ``head_object`` and gets the same answer it would have without a hint.
+
+    Args:
+        fs: An ``S3FileSystem`` created with ``asynchronous=True`` in the running loop.
+        path: ``bucket/key`` as s3fs spells it.
+        hint: The range and preconditions of the request.
+
+    Raises:
+        Exception: Whatever s3fs raised for errors that are not S3 answers (unreachable
+            endpoint, timeouts), for the caller to map.
+    """
+    bucket, key, version = fs.split_path(path)
+    try:
+        response = await fs._call_s3(
+            "get_object", **hinted_get_object_kwargs(bucket, key, version, hint)
+        )
+    except Exception as exc:
+        error = s3_error_response(exc)
+        if error is None:
+            raise
+        if str(error.get("Error", {}).get("Code")) in {"304", "NotModified"}:
+            fields = error.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            info = FileInfo(
+                size=None,
+                mtime=to_utc_datetime(fields.get("last-modified")),
+                etag=unquote_etag(fields.get("etag")),
+                name=posixpath.basename(key) or None,
+                version=fields.get("x-amz-version-id") or version,
+                validators_only=True,
+            )
+            return S3Resource(fs, path, info)
+        return None
+    body = response["Body"]
+    span = _content_range(response.get("ContentRange"))
+    length = int(response.get("ContentLength", 0))
+    start, stop, size = span if span is not None else (0, length, length)
+    raw = {
+        "name": path,
+        "size": size,
+        "ETag": response.get("ETag"),
+        "LastModified": response.get("LastModified"),
+        "ContentType": response.get("ContentType"),
+        "VersionId": response.get("VersionId") or version,
+    }
+    resource = S3Resource(fs, path, info_from_fsspec(raw, path=path))
+    resource.keep_body(start, stop, body)
+    return resource
 
 
 class S3Resource(ResourceBase):
@@ -71,6 +185,33 @@ class S3Resource(ResourceBase):
         self._fs = fs
         self._path = path
         self._info = info
+        self._kept: tuple[int, int, Any] | None = None
+
+    def keep_body(self, start: int, stop: int, body: Any) -> None:
+        """Keep the unread body of an answer that covers ``[start, stop)``, for ``iter_range``.
+
+        Args:
+            start: The first byte the body holds.
+            stop: One past its last byte.
+            body: The aiobotocore streaming body; closed by :meth:`aclose` if never read.
+        """
+        self._kept = (start, stop, body)
+
+    def _take_body(self, start: int, stop: int) -> Any:
+        """The kept body if it holds exactly ``[start, stop)``; any other is closed."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return None
+        if kept[:2] == (start, stop):
+            return kept[2]
+        kept[2].close()
+        return None
+
+    async def aclose(self) -> None:
+        """Close a kept body that was never read (releasing its connection)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept[2].close()
 
     def get_object_kwargs(self, start: int, stop: int) -> dict[str, Any]:
         """The ``get_object`` arguments for ``[start, stop)``, pinned to the opened object."""
@@ -91,11 +232,15 @@ class S3Resource(ResourceBase):
         end = self.range_end(stop)
         if start >= end:
             return
-        try:
-            response = await self._fs._call_s3("get_object", **self.get_object_kwargs(start, end))
-        except Exception as exc:
-            raise self._map_error(exc) from exc
-        body = response["Body"]
+        body = self._take_body(start, end)
+        if body is None:
+            try:
+                response = await self._fs._call_s3(
+                    "get_object", **self.get_object_kwargs(start, end)
+                )
+            except Exception as exc:
+                raise self._map_error(exc) from exc
+            body = response["Body"]
         received = 0
         try:
             async for chunk in body.iter_chunks(chunk_size):

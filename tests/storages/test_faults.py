@@ -284,7 +284,7 @@ async def test_s3_server_dying_mid_response_aborts_it_instead_of_a_short_200(
 # -- (b) before the first byte: endpoints that hang or refuse ---------------------------------
 
 #: Short timeouts and one attempt, so a dead endpoint is a 502 in a few seconds.
-IMPATIENT = {
+IMPATIENT: dict[str, Any] = {
     "config_kwargs": {"read_timeout": 1, "connect_timeout": 1, "retries": {"max_attempts": 1}},
     "retries": 1,
 }
