@@ -21,7 +21,6 @@ __all__ = [
     "http_date",
     "parse_http_date",
     "quote_etag",
-    "valid_etag",
 ]
 
 #: Longest file name put in Content-Disposition (most file systems stop at 255 bytes).
@@ -36,8 +35,6 @@ _NOT_ASCII_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: RFC 8187 attr-char: what may stand unencoded in ``filename*``.
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
-#: RFC 9110 etagc: %x21 / %x23-7E / obs-text.
-_ETAGC = re.compile(r"[\x21\x23-\x7e\x80-\xff]*")
 #: The media type of the bytes of a file whose name ends in a compression suffix.
 _COMPRESSED_TYPES = {
     "br": "application/x-brotli",
@@ -126,11 +123,6 @@ def _rfc850_year(two_digits: int) -> int:
     if year + 100 <= this_year + 50:
         return year + 100
     return year
-
-
-def valid_etag(tag: str) -> bool:
-    """Tell whether ``tag`` can stand between the quotes of an entity tag (RFC 9110 8.8.3)."""
-    return bool(tag) and _ETAGC.fullmatch(tag) is not None
 
 
 def quote_etag(tag: str, *, weak: bool = False) -> str:

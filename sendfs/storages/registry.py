@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme, UnsafePath
@@ -56,8 +56,11 @@ class Mount:
     storage_options: Mapping[str, Any]
 
     def __repr__(self) -> str:
-        # Storage options hold credentials: never print their values.
-        return f"Mount({self.name!r}, {self.url!r}, options={sorted(self.storage_options)})"
+        # Storage options, URL user info and queries hold credentials: never print them.
+        return (
+            f"Mount({self.name!r}, {redact_url(self.url)!r}, "
+            f"options={sorted(self.storage_options)})"
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,6 +70,26 @@ class Resolved:
     backend: Backend
     target: Any
     options: Mapping[str, Any]
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for logs and reprs: user info and query (credentials, signatures) masked.
+
+    Args:
+        url: A URL or a local path.
+
+    Security:
+        ``s3://KEY:SECRET@bucket``, ``https://user:pw@host/`` and presigned queries
+        (``?X-Amz-Signature=...``, SAS ``?sig=...``) are bearer credentials.
+    """
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _scheme_of(source: str) -> str | None:
@@ -176,8 +199,22 @@ class StorageRegistry:
         """
         if name.lower() == _scheme_of(url):
             raise ValueError(f"mount {name!r} cannot point to its own scheme")
+        self._refuse_cycle(name.lower(), url)
         name = self._claim(name, replace=replace)
         self._mounts[name] = Mount(name, url, dict(storage_options))
+
+    def _refuse_cycle(self, name: str, url: str) -> None:
+        """Refuse a mount whose URL leads back to ``name`` through other mounts."""
+        seen = [name]
+        scheme = _scheme_of(url)
+        while scheme is not None and scheme in self._mounts and scheme != name:
+            seen.append(scheme)
+            scheme = _scheme_of(self._mounts[scheme].url)
+            if scheme in seen:
+                break
+        if scheme == name:
+            chain = " -> ".join([*seen, name])
+            raise ValueError(f"mount {name!r} would make a cycle of mounts: {chain}")
 
     def _claim(self, scheme: str, *, replace: bool) -> str:
         scheme = scheme.lower()
@@ -365,7 +402,7 @@ class StorageRegistry:
 
     def __repr__(self) -> str:
         backends = ", ".join(f"{s}={type(b).__name__}" for s, b in sorted(self._backends.items()))
-        mounts = ", ".join(f"{m.name}->{m.url}" for m in self._mounts.values())
+        mounts = ", ".join(f"{m.name}->{redact_url(m.url)}" for m in self._mounts.values())
         return f"<StorageRegistry backends=[{backends}] mounts=[{mounts}]>"
 
     @property

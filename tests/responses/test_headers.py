@@ -21,7 +21,6 @@ from sendfs.responses.headers import (
     is_token,
     parse_http_date,
     quote_etag,
-    valid_etag,
 )
 
 UTC = timezone.utc
@@ -446,26 +445,6 @@ def test_rfc850_two_digit_year_is_never_more_than_50_years_ahead(two_digits: int
 )
 def test_quote_etag(tag: str, weak: bool, expected: str) -> None:
     assert quote_etag(tag, weak=weak) == expected
-
-
-@pytest.mark.parametrize(
-    ("tag", "expected"),
-    [
-        pytest.param("abc", True, id="plain"),
-        pytest.param("0x8D9A-1/2!", True, id="punctuation"),
-        pytest.param("caf\xe9", True, id="obs-text"),
-        pytest.param("", False, id="empty"),
-        pytest.param('a"b', False, id="quote"),
-        pytest.param("a b", False, id="space"),
-        pytest.param("abc\n", False, id="trailing-newline"),
-        pytest.param("a\r\nb", False, id="crlf"),
-        pytest.param("a\x00", False, id="nul"),
-        pytest.param("\x7f", False, id="del"),
-        pytest.param("€", False, id="beyond-latin-1"),
-    ],
-)
-def test_valid_etag(tag: str, expected: bool) -> None:
-    assert valid_etag(tag) is expected
 
 
 @pytest.mark.parametrize(

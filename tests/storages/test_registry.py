@@ -319,6 +319,20 @@ def test_mount_cannot_point_to_its_own_scheme(reg: StorageRegistry) -> None:
     assert "media" not in reg
 
 
+def test_mounts_that_would_form_a_cycle_are_refused(reg: StorageRegistry, tmp_path: Path) -> None:
+    reg.mount("a", "b://x")
+    reg.mount("b", "c://y")
+    with pytest.raises(ValueError, match="cycle of mounts: c -> a -> b -> c"):
+        reg.mount("c", "a://z")
+    assert "c" not in reg
+    # Replacing a link of the chain is checked the same way.
+    with pytest.raises(ValueError, match="cycle"):
+        reg.mount("b", "a://y", replace=True)
+    assert reg.mounts["b"].url == "c://y"
+    reg.mount("c", str(tmp_path))
+    assert reg.resolve("a://f.txt").target == str(tmp_path / "y" / "x" / "f.txt")
+
+
 def test_mount_refuses_to_replace_silently(reg: StorageRegistry, tmp_path: Path) -> None:
     reg.mount("media", str(tmp_path))
     with pytest.raises(ValueError, match="replace=True"):
@@ -378,6 +392,23 @@ def test_repr_hides_storage_option_values(reg: StorageRegistry) -> None:
     assert "secret" in repr(mount)
     assert "media" in repr(reg)
     assert "s3://bucket/prefix" in repr(reg)
+
+
+@pytest.mark.parametrize(
+    ("url", "hidden", "shown"),
+    [
+        ("s3://AKIAEXAMPLE:s3cr3t@bucket/prefix", "s3cr3t", "s3://***@bucket/prefix"),
+        ("https://host/p?X-Amz-Signature=abc&sig=def", "abc", "https://host/p?***"),
+        ("/srv/files", "", "/srv/files"),
+    ],
+)
+def test_repr_masks_credentials_in_mount_urls(
+    reg: StorageRegistry, url: str, hidden: str, shown: str
+) -> None:
+    reg.mount("media", url)
+    assert shown in repr(reg.mounts["media"])
+    if hidden:
+        assert hidden not in repr(reg)
 
 
 def test_repr_names_backends(reg: StorageRegistry) -> None:
