@@ -13,6 +13,7 @@ client sees a body shorter than its Content-Length, never a silently truncated 2
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -95,6 +96,17 @@ class FileResponse(Response):
         sniff_media_type: Without ``media_type``, read the first 2 KiB and let python-magic
             name the type (Lilya's ``deduce_media_type_from_body``; costs one extra read).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> FileResponse:
+        """Make the response a Starlette ``Response`` too when the app runs on Starlette.
+
+        FastAPI passes a value a route returns through only if it is a Starlette
+        ``Response``; anything else is encoded as JSON. Starlette is never imported here: an
+        app on Starlette or FastAPI has imported it already.
+        """
+        if "starlette.responses" in sys.modules:
+            return super().__new__(with_starlette_base(cls))
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -386,6 +398,28 @@ class FileResponse(Response):
                     yield pending + chunk if pending else chunk
                     pending = b""
         yield plan.multipart.closing
+
+
+_STARLETTE_CLASSES: dict[type[FileResponse], type[FileResponse]] = {}
+
+
+def with_starlette_base(cls: type[FileResponse]) -> type[FileResponse]:
+    """``cls`` made a Starlette ``Response`` too, for FastAPI's ``isinstance`` check.
+
+    :class:`FileResponse` itself maps to :class:`sendfs.starlette.FileResponse`; a subclass of
+    it gets a class made the same way.
+    """
+    made = _STARLETTE_CLASSES.get(cls)
+    if made is None:
+        from .. import starlette
+
+        if cls is FileResponse:
+            made = starlette.FileResponse
+        else:
+            namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+            made = type(cls.__name__, (cls, starlette.FileResponse), namespace)
+        _STARLETTE_CLASSES[cls] = made
+    return made
 
 
 def _sendable_path(scope: Scope, resource: Resource) -> str | None:

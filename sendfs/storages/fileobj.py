@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import tempfile
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
@@ -69,6 +70,8 @@ def _measure(obj: IO[bytes]) -> tuple[int, int, os.stat_result | None]:
     end = obj.seek(0, io.SEEK_END)
     obj.seek(base)
     st: os.stat_result | None = None
+    if isinstance(obj, tempfile.SpooledTemporaryFile) and not getattr(obj, "_rolled", True):
+        return base, max(end - base, 0), None  # fileno() would move it from memory to disk
     try:
         st = os.fstat(obj.fileno())
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):

@@ -776,6 +776,10 @@ async def test_binary_spooled_temporary_file_serves_ranges(
         assert resource.info.size == SIZE
         assert b"".join(await read(resource, 0, None, 64)) == CONTENT
         assert b"".join(await read(resource, 300, 310, 4)) == CONTENT[300:310]
+        # Serving it never moves a spooled file from memory to disk.
+        assert getattr(spooled, "_rolled") is rolled_over  # noqa: B009
+        # Only a file on disk has a modification time and a tag to validate against.
+        assert (resource.info.etag is not None) is rolled_over
     finally:
         await resource.aclose()
     assert spooled.closed
