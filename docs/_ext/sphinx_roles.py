@@ -23,14 +23,16 @@ def plain_roles(text: str) -> str:
         text: A docstring.
 
     Returns:
-        The docstring with ``:role:`a.b``` as ```a.b``` and ``:role:`~a.b``` as ```b```.
+        The docstring with ``:role:`a.b``` as ```a.b```, ``:role:`~a.b``` as ```b```, and
+        reST literal-block markers (``Example::``) as plain colons.
     """
 
     def code(match: re.Match[str]) -> str:
         target = match.group(2)
         return f"`{target.rsplit('.', 1)[-1]}`" if match.group(1) else f"`{target}`"
 
-    return _ROLE.sub(code, text)
+    # reST's "Example::" introduces a literal block; in Markdown the indented block suffices.
+    return _ROLE.sub(code, text).replace("::\n\n", ":\n\n")
 
 
 class SphinxRoles(griffe.Extension):

@@ -1,12 +1,11 @@
 from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.routing import Mount, Route
 
 from sendfs import FileResponse, StorageFiles, registry, send_file, send_from_storage
 
-app = FastAPI(lifespan=registry.lifespan)  # closes storage sessions at shutdown
 
-
-# Plain Starlette endpoints: FastAPI path operations (@app.get) JSON-encode any return value
+# Plain Starlette routes: FastAPI path operations (@app.get) JSON-encode any return value
 # that is not a Starlette Response, and sendfs's FileResponse is an ASGI response of its own.
 async def manual(request: Request) -> FileResponse:
     return send_file("docs/manual.pdf")
@@ -17,7 +16,12 @@ async def export(request: Request) -> FileResponse:
     return send_from_storage("memory://exports", name, as_attachment=True)
 
 
-app.add_route("/manual", manual, methods=["GET", "HEAD"])
-app.add_route("/exports/{name}", export, methods=["GET", "HEAD"])
-# A whole storage under /public.
-app.mount("/public", StorageFiles("memory://public", max_age=300))
+app = FastAPI(
+    routes=[
+        Route("/manual", manual, methods=["GET", "HEAD"]),
+        Route("/exports/{name}", export, methods=["GET", "HEAD"]),
+        Mount("/public", app=StorageFiles("memory://public", max_age=300)),
+    ],
+    lifespan=registry.lifespan,  # closes storage sessions at shutdown
+)
+# Path operations for the rest of the API as usual: @app.get("/orders") ...

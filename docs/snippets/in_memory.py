@@ -1,7 +1,7 @@
 import csv
 import io
 import tempfile
-from typing import BinaryIO
+from typing import IO
 
 from lilya.apps import Lilya
 from lilya.routing import Path
@@ -29,7 +29,7 @@ async def orders_log() -> FileResponse:
     return send_file(spool, download_name="orders.log", etag=False)
 
 
-def write_invoice_pdf(out: BinaryIO, number: int) -> None:
+def write_invoice_pdf(out: IO[bytes], number: int) -> None:
     """Write a one-page PDF: stands for reportlab, fpdf2, WeasyPrint... writing to `out`."""
     text = f"BT /F1 24 Tf 72 720 Td (Invoice {number}) Tj ET".encode()
     objects = [

@@ -82,8 +82,7 @@ class SQLiteBlobBackend:
         try:
             connection = sqlite3.connect(self.database, check_same_thread=False)
             row = connection.execute(
-                "SELECT length(data), updated, sha256, content_type, name FROM blobs"
-                " WHERE id = ?",
+                "SELECT length(data), updated, sha256, content_type, name FROM blobs WHERE id = ?",
                 (blob_id,),
             ).fetchone()
         except sqlite3.Error as exc:

@@ -111,8 +111,9 @@ async def test_install_registers_the_scheme_on_the_default_registry(database: Pa
     snippet = load_snippet("sqlite_backend")
     snippet.install(str(database))
     try:
-        async with await registry.open("blobs://42") as resource:
-            assert resource.info.name == "scan.pdf"
+        resource = await registry.open("blobs://42")
+        assert resource.info.name == "scan.pdf"
+        await resource.aclose()
         with pytest.raises(SourceNotFound):
             await registry.open("blobs://43")
     finally:

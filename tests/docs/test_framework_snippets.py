@@ -58,7 +58,7 @@ async def test_framework_recipe_serves_files_ranges_exports_and_mounts(name: str
 @pytest.mark.xfail(
     strict=True,
     reason="FastAPI JSON-encodes what a path operation returns unless it is a Starlette "
-    "Response; FileResponse is a Lilya one, so docs/frameworks.md routes it with add_route",
+    "Response; FileResponse is a Lilya one, so docs/frameworks.md routes it with Starlette Routes",
 )
 @pytest.mark.usefixtures("files")
 async def test_fastapi_path_operation_returning_send_file_serves_the_file() -> None:

@@ -29,15 +29,22 @@ async def s3_app(
         await registry.aclose()
 
 
-async def test_s3_guide_app_serves_the_mounted_prefix(s3_client: Any, bucket: str, s3_app: Any) -> None:
+async def test_s3_guide_app_serves_the_mounted_prefix(
+    s3_client: Any, bucket: str, s3_app: Any
+) -> None:
     s3_client.put_object(
-        Bucket=bucket, Key="published/q3.pdf", Body=b"%PDF q3" * 100, ContentType="application/pdf"
+        Bucket=bucket,
+        Key="published/q3.pdf",
+        Body=b"%PDF q3" * 100,
+        ContentType="application/pdf",
     )
     s3_client.put_object(Bucket=bucket, Key="private/salaries.csv", Body=b"secret")
     async with asgi_client(s3_app) as client:
         full = await client.get("/reports/q3.pdf")
         part = await client.get("/reports/q3.pdf", headers={"Range": "bytes=7-13"})
-        cached = await client.get("/reports/q3.pdf", headers={"If-None-Match": full.headers["etag"]})
+        cached = await client.get(
+            "/reports/q3.pdf", headers={"If-None-Match": full.headers["etag"]}
+        )
         missing = await client.get("/reports/q4.pdf")
         climbing = await client.get("/reports/..%2Fprivate%2Fsalaries.csv")
         version_query = await client.get("/reports/q3.pdf%3FversionId%3Dabc")

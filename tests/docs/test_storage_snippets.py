@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 
 from sendfs import registry
-from sendfs.storages import FileInfo, ResourceBase
+from sendfs.exceptions import SourceNotFound
+from sendfs.storages import Resource
 from tests.helpers import asgi_client
 from tests.snippets import load_snippet
 
@@ -66,10 +68,8 @@ async def test_quickstart_answers_404_when_the_file_is_missing(
 async def test_landing_serves_a_report_from_s3_and_a_local_logo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_client: Any
 ) -> None:
-    try:
-        s3_client.create_bucket(Bucket="reports")
-    except s3_client.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    with contextlib.suppress(s3_client.exceptions.BucketAlreadyOwnedByYou):
+        s3_client.create_bucket(Bucket="reports")  # the bucket the landing example names
     s3_client.put_object(Bucket="reports", Key="2025.pdf", Body=b"%PDF report 2025")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "static").mkdir()
@@ -138,10 +138,8 @@ class _Closing:
     def __init__(self) -> None:
         self.closed = 0
 
-    async def open(self, source: Any, **options: Any) -> ResourceBase:
-        resource = ResourceBase()
-        resource._info = FileInfo(size=0)
-        return resource
+    async def open(self, source: Any, **options: Any) -> Resource:
+        raise SourceNotFound(source)  # never opened: the test is about closing
 
     async def aclose(self) -> None:
         self.closed += 1
