@@ -1,5 +1,8 @@
 """Developer sessions: ``nox -s tests lint typecheck``; ``nox -s tests_matrix`` for every Python.
 
+``nox -s docs`` builds the documentation site with ``mkdocs build --strict`` into ``site/``
+(``nox -s docs -- --site-dir DIR`` elsewhere).
+
 ``nox -s bench`` runs the benchmark suite (``nox -s bench -- --quick`` for a smoke run).
 
 Dependencies come from the dependency groups in pyproject.toml; Python versions from its
@@ -52,6 +55,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     install(session, "typecheck")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, strict: a warning (broken link, anchor, snippet) fails it."""
+    install(session, "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 def _system_tools(session: nox.Session) -> None:

@@ -1,0 +1,24 @@
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Mount, Route
+
+from sendfs import FileResponse, StorageFiles, registry, send_file, send_from_storage
+
+
+async def manual(request: Request) -> FileResponse:
+    return send_file("docs/manual.pdf")
+
+
+async def export(request: Request) -> FileResponse:
+    name = request.path_params["name"]  # user input: send_from_storage confines it
+    return send_from_storage("memory://exports", name, as_attachment=True)
+
+
+app = Starlette(
+    routes=[
+        Route("/manual", manual, methods=["GET", "HEAD"]),
+        Route("/exports/{name}", export, methods=["GET", "HEAD"]),
+        Mount("/public", app=StorageFiles("memory://public", max_age=300)),
+    ],
+    lifespan=registry.lifespan,
+)
