@@ -51,7 +51,8 @@ def _returning_starlette_responses(func: Callable[_P, Any]) -> Callable[_P, File
     return cast("Callable[_P, FileResponse]", func)
 
 
-#: :func:`sendfs.send_file`, typed to return :class:`FileResponse`.
 send_file = _returning_starlette_responses(send.send_file)
-#: :func:`sendfs.send_from_storage`, typed to return :class:`FileResponse`.
+""":func:`sendfs.send_file` itself, typed to return :class:`FileResponse`."""
+
 send_from_storage = _returning_starlette_responses(send.send_from_storage)
+""":func:`sendfs.send_from_storage` itself, typed to return :class:`FileResponse`."""
