@@ -127,8 +127,9 @@ def markdown(rows: Sequence[Row], env: dict[str, str], settings: str, notes: Seq
 
 Written by `nox -s bench` (`python -m benchmarks.run`); do not edit by hand. Every figure comes
 from one run on one machine, the contenders alternated round by round; throughputs are medians
-(min-max in brackets), MB = 10^6 bytes. Targets are those of issue 5. Timings are never asserted
-by the tests: this page is the record.
+(min-max in brackets), MB = 10^6 bytes, and a ratio is the median of the per-round ratios
+(contenders of a round run back to back, so what drifts between rounds cancels out). Targets
+are those of issue 5. Timings are never asserted by the tests: this page is the record.
 
 Run it again with `nox -s bench` (about 3 minutes with the default 5 rounds on the machine
 below; needs curl, and uses

@@ -48,7 +48,16 @@ class Summary:
         return f"{self.median:.{digits}f} {unit} ({low:.{digits}f}-{high:.{digits}f})"
 
     def ratio(self, other: Summary) -> float:
-        return self.median / other.median if other.median else float("nan")
+        """The median of the per-round ratios against ``other``, measured in the same rounds.
+
+        Contenders of one round run back to back, so a round's ratio cancels what drifts
+        between rounds (another process, the page cache, moto's garbage collection), which a
+        ratio of the two medians does not.
+        """
+        pairs = [
+            mine / theirs for mine, theirs in zip(self.values, other.values, strict=True) if theirs
+        ]
+        return statistics.median(pairs) if pairs else float("nan")
 
 
 def alternate(
