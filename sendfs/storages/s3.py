@@ -11,6 +11,11 @@ ETag), its body iterated in large chunks and closed in ``finally``. A range neve
 than it asks for, and an object overwritten mid-download makes the read fail instead of mixing
 bytes of two versions.
 
+botocore checks the CRC S3 sends with a body (``x-amz-checksum-*``; real S3 sends none for a
+ranged GET) when the body has been read to its end. The last piece of every range is held back
+until then, so a body corrupted on the way aborts the response before its last byte instead of
+reaching the client whole.
+
 s3fs maps both ``PreconditionFailed`` and ``InvalidRange`` to ``OSError(EINVAL)``; the S3 error
 code is read from the botocore error on ``__cause__`` to tell them apart.
 """
@@ -242,10 +247,13 @@ class S3Resource(ResourceBase):
                 raise self._map_error(exc) from exc
             body = response["Body"]
         received = 0
+        held = b""  # the last piece waits for the end of the body, where its checksum is checked
         try:
             async for chunk in body.iter_chunks(chunk_size):
                 received += len(chunk)
-                yield chunk
+                if held:
+                    yield held
+                held = chunk
         except Exception as exc:
             raise BackendError(f"s3://{self._path}: the stream broke: {exc!r}") from exc
         finally:
@@ -254,6 +262,8 @@ class S3Resource(ResourceBase):
             raise BackendError(
                 f"s3://{self._path}: got {received} bytes for a range of {end - start}"
             )
+        if held:
+            yield held
 
     def _map_error(self, exc: BaseException) -> Exception:
         code = s3_error_code(exc)

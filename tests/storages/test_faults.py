@@ -128,6 +128,8 @@ class Proxy:
     port: int = 0
     cut_event: anyio.Event = field(default_factory=anyio.Event)
     connections: int = 0
+    #: Flip the bits of the downstream byte at this offset of each connection (a corrupted hop).
+    corrupt_at: int | None = None
 
     @property
     def url(self) -> str:
@@ -159,6 +161,7 @@ class Proxy:
                 data = await source.receive(65536 if budget is None else min(65536, budget))
                 if budget is not None:
                     data = data[: budget - relayed]
+                    data = self._corrupted(data, relayed)
                 await sink.send(data)
                 relayed += len(data)
             await self.cut_event.wait()  # the rest never comes: the server died
@@ -166,10 +169,18 @@ class Proxy:
             pass
         scope.cancel()
 
+    def _corrupted(self, data: bytes, offset: int) -> bytes:
+        at = None if self.corrupt_at is None else self.corrupt_at - offset
+        if at is None or not 0 <= at < len(data):
+            return data
+        return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
 
 @asynccontextmanager
-async def cuttable_proxy(upstream_port: int, budget: int) -> AsyncIterator[Proxy]:
-    proxy = Proxy(upstream_port, budget)
+async def cuttable_proxy(
+    upstream_port: int, budget: int, corrupt_at: int | None = None
+) -> AsyncIterator[Proxy]:
+    proxy = Proxy(upstream_port, budget, corrupt_at=corrupt_at)
     async with (
         await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
         anyio.create_task_group() as group,
@@ -279,6 +290,35 @@ async def test_s3_server_dying_mid_response_aborts_it_instead_of_a_short_200(
     assert transcript.status == 200
     assert_aborted_after_first_byte(transcript, len(EIGHT_MIB))
     assert EIGHT_MIB.startswith(bytes(transcript.body))
+
+
+async def test_s3_body_corrupted_on_the_way_aborts_before_its_last_byte(
+    dying_s3: DyingS3,
+) -> None:
+    # boto3 uploads with a CRC32 and moto sends it back with the body (x-amz-checksum-crc32);
+    # a byte flipped between S3 and the app must not reach the client as a complete body.
+    dying_s3.put("big.bin", EIGHT_MIB)
+    registry = StorageRegistry()
+    try:
+        async with cuttable_proxy(dying_s3.port, budget=1 << 40, corrupt_at=4 * MIB) as proxy:
+
+            async def endpoint() -> FileResponse:
+                return send_file(
+                    f"s3://{dying_s3.bucket}/big.bin",
+                    storage_options={"endpoint_url": proxy.url},
+                    chunk_size=MIB,
+                    registry=registry,
+                )
+
+            transcript = await drive(lilya_app(endpoint))
+    finally:
+        await registry.aclose()
+    assert transcript.status == 200
+    assert_aborted_after_first_byte(transcript, len(EIGHT_MIB))
+    assert (
+        "checksum" in repr(transcript.error).lower()
+        or "crc" in repr(transcript.error.__cause__ if transcript.error else None).lower()
+    )
 
 
 # -- (b) before the first byte: endpoints that hang or refuse ---------------------------------
