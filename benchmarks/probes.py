@@ -12,8 +12,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Latencies", "import_time_ms", "ping_latencies", "requests_per_second"]
+__all__ = [
+    "Latencies",
+    "import_time_ms",
+    "ping_latencies",
+    "requests_per_second",
+    "runtime_only_python",
+]
 
 _WRK_RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
 
@@ -87,12 +94,39 @@ def _import_cumulative_us(stderr: str) -> int:
     raise RuntimeError("no 'sendfs' line in the -X importtime output")
 
 
-def import_time_ms(runs: int) -> float:
-    """Median cumulative ``import sendfs`` time over ``runs`` fresh interpreters (one warm-up)."""
-    command = [sys.executable, "-X", "importtime", "-c", "import sendfs"]
+def import_time_ms(runs: int, python: str = sys.executable) -> float:
+    """Median cumulative ``import sendfs`` time over ``runs`` fresh interpreters (one warm-up).
+
+    Args:
+        runs: Interpreters to time.
+        python: The interpreter, e.g. one of a virtual environment with sendfs installed.
+    """
+    command = [python, "-X", "importtime", "-c", "import sendfs"]
     subprocess.run(command, capture_output=True, check=True)
     samples = []
     for _ in range(runs):
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         samples.append(_import_cumulative_us(done.stderr) / 1000)
     return statistics.median(samples)
+
+
+def runtime_only_python(root: Path, workdir: Path) -> str:
+    """The interpreter of a virtual environment holding sendfs and its runtime dependencies only.
+
+    What ``pip install sendfs`` gives a user: Lilya imports optional packages it finds (PyYAML,
+    python-magic), so the development environment's figure depends on what else is installed.
+    The environment is created once under ``workdir`` and the project reinstalled each time.
+
+    Args:
+        root: The project checkout.
+        workdir: Where the environment is kept between runs.
+    """
+    venv = workdir / "import-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], check=True)
+    else:
+        install = [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps"]
+        subprocess.run([*install, str(root)], check=True)
+    return str(python)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-import tempfile
+import sys
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
@@ -70,7 +70,7 @@ def _measure(obj: IO[bytes]) -> tuple[int, int, os.stat_result | None]:
     end = obj.seek(0, io.SEEK_END)
     obj.seek(base)
     st: os.stat_result | None = None
-    if isinstance(obj, tempfile.SpooledTemporaryFile) and not getattr(obj, "_rolled", True):
+    if _in_memory_spooled(obj):
         return base, max(end - base, 0), None  # fileno() would move it from memory to disk
     try:
         st = os.fstat(obj.fileno())
@@ -79,6 +79,13 @@ def _measure(obj: IO[bytes]) -> tuple[int, int, os.stat_result | None]:
     if st is not None and not stat.S_ISREG(st.st_mode):
         st = None
     return base, max(end - base, 0), st
+
+
+def _in_memory_spooled(obj: object) -> bool:
+    """Whether ``obj`` is a ``SpooledTemporaryFile`` that has not rolled over to disk yet."""
+    tempfile = sys.modules.get("tempfile")  # whoever made one imported it; we need not
+    spooled = tempfile is not None and isinstance(obj, tempfile.SpooledTemporaryFile)
+    return spooled and not getattr(obj, "_rolled", True)
 
 
 def _read_at(obj: IO[bytes], offset: int, size: int) -> bytes:

@@ -22,7 +22,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-from urllib.request import url2pathname
 
 from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme, UnsafePath
 from .base import Backend, DirEntry, HintedBackend, ReadHint, Resource
@@ -117,6 +116,8 @@ def _file_url_to_path(url: str) -> str:
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         raise SourceNotFound(f"{url!r} names a file on another host")
+    from urllib.request import url2pathname  # 10 ms to import: only for file:// URLs
+
     return url2pathname(parts.path)
 
 
