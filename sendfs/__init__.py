@@ -1,6 +1,7 @@
 """sendfs: serve downloads from any storage in ASGI apps, with correct HTTP."""
 
 from .__about__ import __version__
+from .events import DownloadEvent, DownloadHook
 from .exceptions import (
     BackendError,
     MissingDependency,
@@ -18,6 +19,8 @@ from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry
 __all__ = [
     "Backend",
     "BackendError",
+    "DownloadEvent",
+    "DownloadHook",
     "FileInfo",
     "FileResponse",
     "MissingDependency",

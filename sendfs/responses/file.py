@@ -24,6 +24,7 @@ import anyio.lowlevel
 from lilya.responses import Response
 from lilya.types import Message, Receive, Scope, Send
 
+from ..events import DownloadHook, Tracker, emit
 from ..exceptions import SendfsError
 from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource
 from ..storages.registry import StorageRegistry
@@ -95,6 +96,8 @@ class FileResponse(Response):
         registry: The storage registry; by default :data:`sendfs.storages.registry`.
         sniff_media_type: Without ``media_type``, read the first 2 KiB and let python-magic
             name the type (Lilya's ``deduce_media_type_from_body``; costs one extra read).
+        on_complete: A hook called with a :class:`~sendfs.events.DownloadEvent` when the
+            response is over; the registry's ``on_complete`` hook, if any, runs after it.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> FileResponse:
@@ -126,6 +129,7 @@ class FileResponse(Response):
         storage_options: Mapping[str, Any] | None = None,
         registry: StorageRegistry | None = None,
         sniff_media_type: bool = False,
+        on_complete: DownloadHook | None = None,
     ) -> None:
         if content_disposition_type is not None and not is_token(content_disposition_type):
             raise ValueError(f"{content_disposition_type!r} is not a disposition type")
@@ -144,6 +148,7 @@ class FileResponse(Response):
         self.storage_options = dict(storage_options or {})
         self.registry = registry or default_registry
         self.sniff_media_type = sniff_media_type
+        self.on_complete = on_complete
         # Lilya's make_headers() mutates what it is given and adds Content-Type: give it a copy
         # and keep only the caller's fields (and cookies set later with set_cookie()).
         saved_media_type, self.media_type = self.media_type, None
@@ -155,14 +160,35 @@ class FileResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one HTTP request."""
         method = str(scope.get("method", "GET")).upper()
+        hooks = self._hooks()
+        if not hooks:
+            await self._serve(method, scope, receive, send, None)
+        else:
+            tracker = Tracker(self.source, method)
+            try:
+                await self._serve(method, scope, receive, tracker.wrap(send), tracker)
+            except BaseException as exc:
+                tracker.error = exc
+                raise
+            finally:
+                await emit(hooks, tracker.event())
+        if self.background is not None and method != "HEAD":
+            await self.background()
+
+    def _hooks(self) -> list[DownloadHook]:
+        """The ``on_complete`` hooks to run: this response's, then the registry's."""
+        registry_hook = getattr(self.registry, "on_complete", None)
+        return [hook for hook in (self.on_complete, registry_hook) if hook is not None]
+
+    async def _serve(
+        self, method: str, scope: Scope, receive: Receive, send: Send, tracker: Tracker | None
+    ) -> None:
         resource = await self._open(method, request_headers(scope))
         try:
-            await self._respond(resource, method, scope, receive, send)
+            await self._respond(resource, method, scope, receive, send, tracker)
         finally:
             with anyio.CancelScope(shield=True):  # release handles even on cancellation
                 await resource.aclose()
-        if self.background is not None and method != "HEAD":
-            await self.background()
 
     async def _open(self, method: str, headers: dict[str, str]) -> Resource:
         """Open the source; on S3 a GET's metadata and bytes come from one request.
@@ -214,6 +240,7 @@ class FileResponse(Response):
         scope: Scope,
         receive: Receive,
         send: Send,
+        tracker: Tracker | None = None,
     ) -> None:
         headers = request_headers(scope)
         info = resource.info
@@ -230,6 +257,11 @@ class FileResponse(Response):
         )
         hint: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)
         chunk_size = self.chunk_size or hint
+        if tracker is not None:
+            tracker.size = info.size
+            tracker.ranges = tuple((r.start, r.stop) for r in plan.ranges)
+            tracker.download_name = self.filename or info.name
+            tracker.content_type = media_type
         if plan.status in (304, 412, 416):
             await self._send_empty(send, plan.status, self._status_headers(plan, info, validators))
             return

@@ -23,6 +23,8 @@ from .file import FileResponse
 if TYPE_CHECKING:
     from lilya.background import Task
 
+    from ..events import DownloadHook
+
 __all__ = ["send_file", "send_from_storage"]
 
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00\r\n]")
@@ -95,6 +97,7 @@ def send_file(
     headers: Mapping[str, str] | None = None,
     background: Task | None = None,
     registry: StorageRegistry | None = None,
+    on_complete: DownloadHook | None = None,
 ) -> FileResponse:
     """Build a response that serves ``source`` with full HTTP semantics.
 
@@ -134,6 +137,9 @@ def send_file(
             ETag and Last-Modified go through ``etag=`` and ``last_modified=`` instead).
         background: A task to run after the response is sent.
         registry: The storage registry to resolve ``source`` with (default: the global one).
+        on_complete: Called with a :class:`~sendfs.events.DownloadEvent` once the response is
+            over (complete, aborted or failed), before the registry's own hook; for metering
+            and audit. Sync or async; errors it raises are logged, never sent to the client.
 
     Returns:
         A :class:`~sendfs.responses.FileResponse`; nothing is opened or read until it is
@@ -186,6 +192,7 @@ def send_file(
         storage_options=storage_options,
         registry=reg,
         sniff_media_type=bool(deduce_media_type_from_body),
+        on_complete=on_complete,
     )
 
 

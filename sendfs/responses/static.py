@@ -29,7 +29,16 @@ __all__ = ["StorageFiles", "render_listing"]
 
 #: send_file options StorageFiles passes on to every file it serves.
 FILE_OPTIONS = frozenset(
-    {"as_attachment", "max_age", "conditional", "etag", "chunk_size", "headers", "mimetype"}
+    {
+        "as_attachment",
+        "max_age",
+        "conditional",
+        "etag",
+        "chunk_size",
+        "headers",
+        "mimetype",
+        "on_complete",
+    }
 )
 
 
@@ -110,7 +119,8 @@ class StorageFiles:
         storage_options: Options for the backend of ``root`` (credentials, endpoint...).
         registry: The storage registry (default: the global one).
         **file_options: Options for every file: ``as_attachment``, ``max_age``,
-            ``conditional``, ``etag``, ``chunk_size``, ``headers``, ``mimetype``.
+            ``conditional``, ``etag``, ``chunk_size``, ``headers``, ``mimetype``, and
+            ``on_complete`` (a download hook, see :mod:`sendfs.events`).
 
     Security:
         Request paths are untrusted: ``..``, encoded separators, control characters and the

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from .paths import clean_relative_path, safe_join
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from ..events import DownloadEvent
     from .fsspec import FsspecBackend
 
 __all__ = ["ENTRY_POINT_GROUP", "Mount", "Resolved", "StorageRegistry", "registry"]
@@ -127,6 +128,9 @@ class StorageRegistry:
     Args:
         entry_points: Look up third-party backends in the ``sendfs.backends`` entry-point group
             for schemes nobody registered (on by default).
+        on_complete: A download hook for every response served through this registry, to
+            meter or audit downloads (see :mod:`sendfs.events`); also settable later as
+            ``registry.on_complete = hook``.
 
     Example::
 
@@ -136,7 +140,15 @@ class StorageRegistry:
         await registry.open("media://reports/q3.pdf")  # s3://bucket/uploads/reports/q3.pdf
     """
 
-    def __init__(self, *, entry_points: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        entry_points: bool = True,
+        on_complete: Callable[[DownloadEvent], Awaitable[None] | None] | None = None,
+    ) -> None:
+        #: A hook every response served through this registry calls with its
+        #: :class:`~sendfs.events.DownloadEvent` (after the response's own hook); settable.
+        self.on_complete = on_complete
         self._backends: dict[str, Backend] = {}
         self._mounts: dict[str, Mount] = {}
         self._entry_points: dict[str, EntryPoint] | None = None if entry_points else {}

@@ -22,6 +22,8 @@ Routes (GET, and HEAD which the frameworks add):
   ``name`` that :func:`create_app` writes into fsspec's memory filesystem at startup;
 - ``/large/{name}``: ``send_file(os.path.join(root, name))`` for :data:`LARGE_NAME` only, a file
   the real-client tests write before they download it (not there at startup).
+- ``/events``: the :class:`~sendfs.DownloadEvent` of every response served through the default
+  registry so far, as JSON (the registry's ``on_complete`` hook records them).
 
 Shutdown closes the storage sessions (s3fs's aiohttp client) in an ``on_shutdown`` hook, which
 then logs :data:`SESSIONS_CLOSED`.
@@ -29,6 +31,7 @@ then logs :data:`SESSIONS_CLOSED`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -37,14 +40,22 @@ from typing import Any
 
 from lilya.apps import Lilya
 from lilya.exceptions import HTTPException
-from lilya.responses import PlainText
+from lilya.responses import JSONResponse, PlainText
 from lilya.routing import Include, Path
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.routing import Route
 
 import sendfs
-from sendfs import BackendError, FileInfo, FileResponse, ResourceBase, StorageRegistry, send_file
+from sendfs import (
+    BackendError,
+    DownloadEvent,
+    FileInfo,
+    FileResponse,
+    ResourceBase,
+    StorageRegistry,
+    send_file,
+)
 
 __all__ = [
     "ATTACHMENT_NAME",
@@ -151,6 +162,11 @@ def create_app() -> Lilya:
 
     token = os.environ.get("SENDFS_E2E_TOKEN", "ok")
     _copy_into_memory(root)
+    events: list[DownloadEvent] = []
+    sendfs.registry.on_complete = events.append
+
+    async def recorded() -> JSONResponse:
+        return JSONResponse([dataclasses.asdict(event) for event in events])
 
     async def ping() -> PlainText:
         return PlainText(token)
@@ -202,6 +218,7 @@ def create_app() -> Lilya:
             Include("/starlette", app=create_starlette_app(root)),
             Path("/memory/{name}", memory, methods=_METHODS),
             Path("/large/{name}", large, methods=_METHODS),
+            Path("/events", recorded, methods=_METHODS),
         ],
         on_shutdown=[close_storages],
     )

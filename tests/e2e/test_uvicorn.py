@@ -28,10 +28,11 @@ from tests.e2e.app import (
     BROKEN_CHUNK,
     BROKEN_SIZE,
     BYTES_CONTENT,
+    LARGE_NAME,
     SESSIONS_CLOSED,
     TEXT_NAME,
 )
-from tests.e2e.conftest import BIG_SIZE, S3_KEY, E2EData, UvicornServer
+from tests.e2e.conftest import BIG_SIZE, S3_KEY, E2EData, Payload, UvicornServer
 from tests.helpers import parse_multipart
 
 pytestmark = [pytest.mark.e2e]
@@ -432,3 +433,34 @@ def test_shutdown_closes_the_storage_sessions(
     assert "Application shutdown complete." in log
     assert "Unclosed" not in log, log
     assert "Traceback" not in log, log
+
+
+@needs_curl
+def test_download_events_record_what_curl_received(
+    uvicorn_server: UvicornServer, large_local: Payload, tmp_path: Path
+) -> None:
+    url = uvicorn_server.url + large_local.route
+    ranged = curl(url, "-r", "100-199", workdir=tmp_path, output=tmp_path / "slice")
+    # curl gives up after 1 s at 256 KiB/s: the server sees the client go away mid-body
+    # (32 MiB is more than the socket buffers between them hold).
+    cut = curl(
+        url, "--limit-rate", "256K", "--max-time", "1", workdir=tmp_path, output=tmp_path / "cut"
+    )
+    assert ranged.status == 206
+    assert cut.returncode == 28  # operation timed out
+    received = len(read_or_empty(tmp_path / "cut"))
+    deadline = time.monotonic() + 10
+    while True:  # the cut download's event lands once the server notices the disconnect
+        events = httpx.get(uvicorn_server.url + "/events").json()
+        mine = [event for event in events if event["source"].endswith(LARGE_NAME)]
+        if (len(mine) >= 2 and mine[-1]["aborted"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    *_, range_event, cut_event = mine
+    assert range_event["status"] == 206
+    assert range_event["ranges"] == [[100, 200]]
+    assert range_event["bytes_sent"] == 100
+    assert not range_event["aborted"]
+    assert cut_event["status"] == 200
+    assert cut_event["aborted"]
+    assert received <= cut_event["bytes_sent"] < len(large_local.data)
