@@ -5,6 +5,7 @@ from .events import DownloadEvent, DownloadHook
 from .exceptions import (
     BackendError,
     MissingDependency,
+    RedirectUnavailable,
     SendfsError,
     SourceChanged,
     SourceForbidden,
@@ -24,6 +25,7 @@ __all__ = [
     "FileInfo",
     "FileResponse",
     "MissingDependency",
+    "RedirectUnavailable",
     "Resource",
     "ResourceBase",
     "SendfsError",

@@ -9,6 +9,7 @@ Every error is a :class:`SendfsError`::
     ├── SourceForbidden       the storage refused access (HTTP 403)
     ├── UnknownScheme         no backend is registered for a URL scheme (also a ValueError)
     ├── MissingDependency     an optional dependency is not installed (also an ImportError)
+    ├── RedirectUnavailable   redirect="required" but the storage cannot presign this source
     └── BackendError          the storage failed or could not be reached (HTTP 502)
         └── SourceChanged     the object changed while it was being read
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "MissingDependency",
+    "RedirectUnavailable",
     "SendfsError",
     "SourceChanged",
     "SourceForbidden",
@@ -67,6 +69,15 @@ class MissingDependency(SendfsError, ImportError):
     """A backend needs an optional dependency that is not installed.
 
     The message names the extra to install, e.g. ``pip install 'sendfs[s3]'``.
+    """
+
+
+class RedirectUnavailable(SendfsError, ValueError):
+    """``redirect="required"`` was asked of a source the storage cannot presign.
+
+    Raised by ``send_file`` for sources that can never sign (local paths, file objects), and by
+    the response for storages that cannot sign with their credentials (anonymous access).
+    It is a configuration error: no HTTP status is chosen for it, it propagates as a 500.
     """
 
 

@@ -24,9 +24,9 @@ import anyio.lowlevel
 from lilya.responses import Response
 from lilya.types import Message, Receive, Scope, Send
 
-from ..events import DownloadHook, Tracker, emit
-from ..exceptions import SendfsError
-from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource
+from ..events import DownloadHook, Tracker, describe_source, emit
+from ..exceptions import RedirectUnavailable, SendfsError
+from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from .conditional import Validators
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 __all__ = ["FileResponse"]
 
 _Headers = list[tuple[bytes, bytes]]
+
+#: Lifetime of presigned redirect URLs when the caller does not say, in seconds.
+DEFAULT_EXPIRES = 300
 
 #: How much of the body python-magic sees when the media type is sniffed.
 SNIFF_LENGTH = 2048
@@ -98,6 +101,11 @@ class FileResponse(Response):
             name the type (Lilya's ``deduce_media_type_from_body``; costs one extra read).
         on_complete: A hook called with a :class:`~sendfs.events.DownloadEvent` when the
             response is over; the registry's ``on_complete`` hook, if any, runs after it.
+        redirect: ``True`` answers ``307`` to a presigned storage URL when the storage can
+            sign (:class:`~sendfs.storages.base.SignableResource`), else streams;
+            ``"required"`` raises :class:`~sendfs.exceptions.RedirectUnavailable` instead of
+            streaming. Conditional requests are still answered here (304, 412).
+        expires: Lifetime of a presigned URL in seconds.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> FileResponse:
@@ -130,6 +138,8 @@ class FileResponse(Response):
         registry: StorageRegistry | None = None,
         sniff_media_type: bool = False,
         on_complete: DownloadHook | None = None,
+        redirect: bool | str = False,
+        expires: int = DEFAULT_EXPIRES,
     ) -> None:
         if content_disposition_type is not None and not is_token(content_disposition_type):
             raise ValueError(f"{content_disposition_type!r} is not a disposition type")
@@ -149,6 +159,8 @@ class FileResponse(Response):
         self.registry = registry or default_registry
         self.sniff_media_type = sniff_media_type
         self.on_complete = on_complete
+        self.redirect = redirect
+        self.expires = expires
         # Lilya's make_headers() mutates what it is given and adds Content-Type: give it a copy
         # and keep only the caller's fields (and cookies set later with set_cookie()).
         saved_media_type, self.media_type = self.media_type, None
@@ -262,6 +274,11 @@ class FileResponse(Response):
             tracker.ranges = tuple((r.start, r.stop) for r in plan.ranges)
             tracker.download_name = self.filename or info.name
             tracker.content_type = media_type
+        if self.redirect and plan.status in (200, 206, 416):
+            location = await self._presigned(resource, info, media_type)
+            if location is not None:
+                await self._send_empty(send, 307, self._redirect_headers(location))
+                return
         if plan.status in (304, 412, 416):
             await self._send_empty(send, plan.status, self._status_headers(plan, info, validators))
             return
@@ -278,6 +295,38 @@ class FileResponse(Response):
             start, stop = (plan.ranges[0].start, plan.ranges[0].stop) if plan.ranges else (0, None)
             body = resource.iter_range(start, stop, chunk_size)
             await self._send_body(send, receive, status, response_headers, body)
+
+    async def _presigned(self, resource: Resource, info: FileInfo, media_type: str) -> str | None:
+        """A presigned URL answering with this response's type and disposition, if any.
+
+        Raises:
+            RedirectUnavailable: ``redirect="required"`` and the storage cannot sign.
+        """
+        url = None
+        if isinstance(resource, SignableResource):
+            try:
+                url = await resource.presign(
+                    expires=self.expires,
+                    content_type=media_type,
+                    content_disposition=self._disposition(info, media_type),
+                )
+            except SendfsError as exc:
+                raise http_error(exc) from exc
+        if url is None and self.redirect == "required":
+            source = describe_source(self.source)
+            raise RedirectUnavailable(
+                f"redirect='required', but the storage cannot presign {source} with its credentials"
+            )
+        return url
+
+    def _redirect_headers(self, location: str) -> _Headers:
+        # The URL expires: the redirect must not outlive it in any cache.
+        fields = [
+            (b"location", location.encode("latin-1")),
+            (b"cache-control", b"no-store"),
+            (b"content-length", b"0"),
+        ]
+        return self._with_caller_headers(fields, protect=frozenset({b"location", b"cache-control"}))
 
     # -- metadata ---------------------------------------------------------------------------
 

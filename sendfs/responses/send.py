@@ -10,15 +10,15 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..exceptions import MissingDependency, SourceNotFound
+from ..exceptions import MissingDependency, RedirectUnavailable, SourceNotFound
 from ..storages.fileobj import check_binary_file, is_file_object
 from ..storages.metadata import to_utc_datetime, unquote_etag
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from .errors import http_error
-from .file import FileResponse
+from .file import DEFAULT_EXPIRES, FileResponse
 
 if TYPE_CHECKING:
     from lilya.background import Task
@@ -72,6 +72,26 @@ def _check_last_modified(value: datetime | float | None) -> datetime | None:
     return moment
 
 
+#: S3's longest presigned URL lifetime (SigV4): 7 days.
+MAX_EXPIRES = 7 * 24 * 3600
+
+
+def _check_redirect(
+    redirect: object, expires: int, status_code: int, *, served_by_app: bool
+) -> None:
+    if redirect not in (False, True, "required"):
+        raise ValueError(f"redirect must be True, False or 'required', not {redirect!r}")
+    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
+        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
+    if redirect and status_code != 200:
+        raise ValueError("a redirect answers 307: status_code must stay 200")
+    if redirect == "required" and served_by_app:
+        raise RedirectUnavailable(
+            "redirect='required' needs a storage that can presign URLs (s3://, az://...); "
+            "local paths and file objects can only be streamed by the app"
+        )
+
+
 def _check_positive(name: str, value: int | None, *, zero: bool) -> None:
     if value is None:
         return
@@ -98,6 +118,8 @@ def send_file(
     background: Task | None = None,
     registry: StorageRegistry | None = None,
     on_complete: DownloadHook | None = None,
+    redirect: bool | Literal["required"] = False,
+    expires: int = DEFAULT_EXPIRES,
 ) -> FileResponse:
     """Build a response that serves ``source`` with full HTTP semantics.
 
@@ -140,6 +162,14 @@ def send_file(
         on_complete: Called with a :class:`~sendfs.events.DownloadEvent` once the response is
             over (complete, aborted or failed), before the registry's own hook; for metering
             and audit. Sync or async; errors it raises are logged, never sent to the client.
+        redirect: ``True``: when the storage can presign the object (S3, Azure with a key),
+            answer GET and HEAD with ``307 Temporary Redirect`` to a presigned URL that makes
+            the storage answer with this response's Content-Type and Content-Disposition, so
+            the bytes never pass through the app; other sources are streamed as usual.
+            ``"required"``: never stream; raise
+            :class:`~sendfs.exceptions.RedirectUnavailable` instead. Conditional requests are
+            still answered by the app (304, 412), without a round trip to the storage's URL.
+        expires: Lifetime of the presigned URL, in seconds (1 to 604800, S3's maximum).
 
     Returns:
         A :class:`~sendfs.responses.FileResponse`; nothing is opened or read until it is
@@ -149,6 +179,8 @@ def send_file(
         TypeError: ``source`` is a text stream or not a source at all; both
             ``download_name`` and ``attachment_filename`` are given.
         ValueError: An option is out of range or a header value contains CR/LF/NUL.
+        sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` for a local path or a
+            file object, which no storage can presign.
         sendfs.exceptions.UnknownScheme: No backend serves the URL's scheme.
         sendfs.exceptions.MissingDependency: The backend's optional package is missing, or
             python-magic for ``deduce_media_type_from_body``.
@@ -165,9 +197,10 @@ def send_file(
         check_binary_file(source)
     reg = registry or default_registry
     try:
-        reg.resolve(source, **dict(storage_options or {}))
+        resolved = reg.resolve(source, **dict(storage_options or {}))
     except SourceNotFound as exc:  # a mount path that climbs out: a plain 404
         raise http_error(exc) from exc
+    _check_redirect(redirect, expires, status_code, served_by_app=reg.serves_locally(resolved))
     if deduce_media_type_from_body and importlib.util.find_spec("magic") is None:
         raise MissingDependency(
             "deduce_media_type_from_body needs python-magic: pip install python-magic"
@@ -193,6 +226,8 @@ def send_file(
         registry=reg,
         sniff_media_type=bool(deduce_media_type_from_body),
         on_complete=on_complete,
+        redirect=redirect,
+        expires=expires,
     )
 
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from lilya.exceptions import HTTPException
 from lilya.types import Receive, Scope, Send
 
-from ..exceptions import SendfsError, SourceIsDirectory, SourceNotFound
+from ..exceptions import RedirectUnavailable, SendfsError, SourceIsDirectory, SourceNotFound
 from ..storages.base import DirEntry
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
@@ -38,6 +38,8 @@ FILE_OPTIONS = frozenset(
         "headers",
         "mimetype",
         "on_complete",
+        "redirect",
+        "expires",
     }
 )
 
@@ -119,8 +121,9 @@ class StorageFiles:
         storage_options: Options for the backend of ``root`` (credentials, endpoint...).
         registry: The storage registry (default: the global one).
         **file_options: Options for every file: ``as_attachment``, ``max_age``,
-            ``conditional``, ``etag``, ``chunk_size``, ``headers``, ``mimetype``, and
-            ``on_complete`` (a download hook, see :mod:`sendfs.events`).
+            ``conditional``, ``etag``, ``chunk_size``, ``headers``, ``mimetype``,
+            ``on_complete`` (a download hook, see :mod:`sendfs.events`), ``redirect`` and
+            ``expires`` (answer with 307 to presigned storage URLs, see :func:`send_file`).
 
     Security:
         Request paths are untrusted: ``..``, encoded separators, control characters and the
@@ -148,7 +151,11 @@ class StorageFiles:
         self.storage_options = dict(storage_options or {})
         self.registry = registry or default_registry
         self.file_options = file_options
-        self.registry.locate(self.root, "", **self.storage_options)  # unknown scheme: now
+        resolved = self.registry.locate(self.root, "", **self.storage_options)  # unknown scheme
+        if file_options.get("redirect") == "required" and self.registry.serves_locally(resolved):
+            raise RedirectUnavailable(
+                f"redirect='required' needs a storage that can presign URLs, not {self.root!r}"
+            )
 
     def __repr__(self) -> str:
         return f"StorageFiles({self.root!r}, html={self.html}, listing={self.listing})"

@@ -283,6 +283,14 @@ class StorageRegistry:
             "(fsspec.available_protocols())"
         )
 
+    def serves_locally(self, resolved: Resolved) -> bool:
+        """Whether ``resolved`` is a local file or a file object: bytes only the app can send.
+
+        Args:
+            resolved: What :meth:`resolve` returned.
+        """
+        return resolved.backend is self._local or resolved.backend is self._fileobj
+
     def _confined(self, resolved: Resolved, root: str) -> Resolved:
         """Add the local backend's ``root`` option, so symbolic links cannot leave ``root``."""
         if resolved.backend is not self._local or "root" in resolved.options:

@@ -22,6 +22,8 @@ Routes (GET, and HEAD which the frameworks add):
   ``name`` that :func:`create_app` writes into fsspec's memory filesystem at startup;
 - ``/large/{name}``: ``send_file(os.path.join(root, name))`` for :data:`LARGE_NAME` only, a file
   the real-client tests write before they download it (not there at startup).
+- ``/redirect/{key}``: ``send_file("s3://{bucket}/{key}", redirect=True)`` as an attachment
+  named :data:`ATTACHMENT_NAME`: a 307 to a presigned moto URL;
 - ``/events``: the :class:`~sendfs.DownloadEvent` of every response served through the default
   registry so far, as JSON (the registry's ``on_complete`` hook records them).
 
@@ -165,6 +167,14 @@ def create_app() -> Lilya:
     events: list[DownloadEvent] = []
     sendfs.registry.on_complete = events.append
 
+    async def redirect(key: str) -> FileResponse:
+        return send_file(
+            f"s3://{bucket}/{key}",
+            redirect=True,
+            as_attachment=True,
+            download_name=ATTACHMENT_NAME,
+        )
+
     async def recorded() -> JSONResponse:
         return JSONResponse([dataclasses.asdict(event) for event in events])
 
@@ -218,6 +228,7 @@ def create_app() -> Lilya:
             Include("/starlette", app=create_starlette_app(root)),
             Path("/memory/{name}", memory, methods=_METHODS),
             Path("/large/{name}", large, methods=_METHODS),
+            Path("/redirect/{key:path}", redirect, methods=_METHODS),
             Path("/events", recorded, methods=_METHODS),
         ],
         on_shutdown=[close_storages],

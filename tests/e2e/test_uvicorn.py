@@ -464,3 +464,18 @@ def test_download_events_record_what_curl_received(
     assert cut_event["status"] == 200
     assert cut_event["aborted"]
     assert received <= cut_event["bytes_sent"] < len(large_local.data)
+
+
+@needs_curl
+def test_curl_follows_a_presigned_redirect_to_s3(
+    uvicorn_server: UvicornServer, e2e_data: E2EData, tmp_path: Path
+) -> None:
+    out = tmp_path / "followed"
+    result = curl(uvicorn_server.url + f"/redirect/{S3_KEY}", "-L", workdir=tmp_path, output=out)
+    assert result.returncode == 0, result.stderr
+    first = result.raw_headers.split(b"\r\n", 1)[0]
+    assert b" 307" in first
+    assert result.status == 200  # moto's answer
+    assert sha256(out.read_bytes()) == e2e_data.big_sha256
+    assert result.headers["content-disposition"].startswith('attachment; filename="resume')
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9" in result.headers["content-disposition"]
