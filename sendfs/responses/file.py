@@ -256,17 +256,13 @@ class FileResponse(Response):
     ) -> None:
         headers = request_headers(scope)
         info = resource.info
-        media_type = self._media_type(info, await self._sniff(resource))
         validators = self._validators(info)
-        plan = decide(
-            method,
-            headers,
-            size=info.size,
-            validators=validators,
-            content_type=media_type,
-            conditional=self.conditional and self.status_code == 200,
-            ranges=self.conditional and self.status_code == 200,
-        )
+        media_type = self._media_type(info)
+        plan = self._plan(method, headers, info, validators, media_type)
+        if plan.status not in (304, 412) and (sniffed := await self._sniff(resource)):
+            # Sniffing reads the body's start: only for answers that carry the type.
+            media_type = self._media_type(info, sniffed)
+            plan = self._plan(method, headers, info, validators, media_type)
         hint: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)
         chunk_size = self.chunk_size or hint
         if tracker is not None:
@@ -295,6 +291,25 @@ class FileResponse(Response):
             start, stop = (plan.ranges[0].start, plan.ranges[0].stop) if plan.ranges else (0, None)
             body = resource.iter_range(start, stop, chunk_size)
             await self._send_body(send, receive, status, response_headers, body)
+
+    def _plan(
+        self,
+        method: str,
+        headers: dict[str, str],
+        info: FileInfo,
+        validators: Validators,
+        media_type: str,
+    ) -> Plan:
+        plain = self.conditional and self.status_code == 200
+        return decide(
+            method,
+            headers,
+            size=info.size,
+            validators=validators,
+            content_type=media_type,
+            conditional=plain,
+            ranges=plain,
+        )
 
     async def _presigned(self, resource: Resource, info: FileInfo, media_type: str) -> str | None:
         """A presigned URL answering with this response's type and disposition, if any.

@@ -497,6 +497,29 @@ async def test_deduce_media_type_from_body_sniffs_with_python_magic() -> None:
     assert len(response.content) == 5009
 
 
+async def test_sniffing_reads_nothing_for_a_304(tmp_path: Path, spy: SpyRegistry) -> None:
+    pytest.importorskip("magic")
+    path = tmp_path / "doc"
+    path.write_bytes(b"%PDF-1.4\n" + b"x" * 5000)
+
+    async def endpoint() -> FileResponse:
+        return send_file(path, deduce_media_type_from_body=True, registry=spy)
+
+    async with asgi_client(lilya_app(endpoint)) as client:
+        first = await client.get("/file")
+        reads_for_200 = list(spy.reads)
+        spy.reads.clear()
+        cached = await client.get("/file", headers={"If-None-Match": first.headers["etag"]})
+        ranged = await client.get("/file", headers={"Range": "bytes=0-3"})
+    assert first.headers["content-type"] == "application/pdf"
+    assert reads_for_200[0] == (0, 2048)  # the sniff, then the body
+    assert cached.status_code == 304
+    assert ranged.status_code == 206
+    assert ranged.content == b"%PDF"
+    # The 304 read nothing; the 206 sniffed, then read its range.
+    assert spy.reads == [(0, 2048), (0, 4)]
+
+
 async def test_empty_file_is_200_and_any_range_is_416(tmp_path: Path) -> None:
     path = tmp_path / "empty.bin"
     path.write_bytes(b"")
