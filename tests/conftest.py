@@ -8,6 +8,11 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+# Hypothesis imports its optimiser lazily, in the middle of a test, where pytest rewrites and
+# compiles it; on CPython 3.11.7 compiling at that stack depth can fail with "SystemError: AST
+# constructor recursion depth mismatch" (an interpreter bug). Importing it here, at collection,
+# compiles it at a shallow depth once.
+import hypothesis.internal.conjecture.optimiser  # noqa: F401
 import pytest
 
 from sendfs.storages import StorageRegistry
