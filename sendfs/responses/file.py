@@ -230,6 +230,8 @@ class FileResponse(Response):
     def _read_hint(self, method: str, headers: dict[str, str]) -> ReadHint | None:
         if self.sniff_media_type and not self.media_type:
             return None  # sniffing reads the first bytes, not the planned range
+        if self.redirect:
+            return None  # the storage will send the bytes: open without starting a body
         plain = self.conditional and self.status_code == 200
         return read_hint(
             method,
@@ -263,8 +265,8 @@ class FileResponse(Response):
             # Sniffing reads the body's start: only for answers that carry the type.
             media_type = self._media_type(info, sniffed)
             plan = self._plan(method, headers, info, validators, media_type)
-        hint: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)
-        chunk_size = self.chunk_size or hint
+        suggested: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)
+        chunk_size = self.chunk_size or suggested
         if tracker is not None:
             tracker.size = info.size
             tracker.ranges = tuple((r.start, r.stop) for r in plan.ranges)

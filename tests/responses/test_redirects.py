@@ -74,6 +74,22 @@ async def test_get_is_a_307_to_a_url_that_serves_the_bytes_with_our_headers(
     )
 
 
+async def test_a_redirect_opens_the_object_without_starting_its_body(
+    registry: StorageRegistry, url: str
+) -> None:
+    operations: list[str] = []
+    warm = await registry.open(url)  # creates the s3fs client, so the hook sees every call
+    await warm.aclose()
+    events = warm._fs._s3.meta.events  # type: ignore[attr-defined]
+    events.register(
+        "before-send.s3", lambda event_name, **_: operations.append(event_name.split(".")[-1])
+    )
+    async with client(registry, url, redirect=True) as app:
+        response = await app.get("/file")
+    assert response.status_code == 307
+    assert operations == ["HeadObject"]
+
+
 async def test_ranges_go_to_the_storage(registry: StorageRegistry, url: str) -> None:
     async with client(registry, url, redirect=True) as app:
         response = await app.get("/file", headers={"Range": "bytes=100-199"})
