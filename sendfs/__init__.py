@@ -14,8 +14,10 @@ from .exceptions import (
     UnknownScheme,
     UnsafePath,
 )
-from .responses import FileResponse, StorageFiles, send_file, send_from_storage
+from .responses import FileResponse, StorageFiles, send_file, send_from_storage, send_zip
 from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry, registry
+from .storages.archive import ZipEntry
+from .storages.streams import Stream
 
 __all__ = [
     "Backend",
@@ -35,10 +37,13 @@ __all__ = [
     "SourceNotFound",
     "StorageFiles",
     "StorageRegistry",
+    "Stream",
     "UnknownScheme",
     "UnsafePath",
+    "ZipEntry",
     "__version__",
     "registry",
     "send_file",
     "send_from_storage",
+    "send_zip",
 ]

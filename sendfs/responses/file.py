@@ -310,7 +310,7 @@ class FileResponse(Response):
             validators=validators,
             content_type=media_type,
             conditional=plain,
-            ranges=plain,
+            ranges=plain and info.seekable,
         )
 
     async def _presigned(self, resource: Resource, info: FileInfo, media_type: str) -> str | None:
@@ -397,7 +397,9 @@ class FileResponse(Response):
         self, plan: Plan, info: FileInfo, validators: Validators, media_type: str
     ) -> _Headers:
         fields = self._validator_headers(validators)
-        ranges_ok = info.size is not None and self.conditional and self.status_code == 200
+        ranges_ok = (
+            info.size is not None and info.seekable and self.conditional and self.status_code == 200
+        )
         fields.append((b"accept-ranges", b"bytes" if ranges_ok else b"none"))
         disposition = self._disposition(info, media_type)
         if disposition is not None:

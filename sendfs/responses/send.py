@@ -8,15 +8,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import MissingDependency, RedirectUnavailable, SourceNotFound
+from ..storages.archive import ZipArchive
 from ..storages.fileobj import check_binary_file, is_file_object
 from ..storages.metadata import to_utc_datetime, unquote_etag
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
+from ..storages.streams import Stream, is_async_iterable
 from .errors import http_error
 from .file import DEFAULT_EXPIRES, FileResponse
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..events import DownloadHook
 
-__all__ = ["send_file", "send_from_storage"]
+__all__ = ["send_file", "send_from_storage", "send_zip"]
 
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00\r\n]")
 
@@ -88,7 +90,7 @@ def _check_redirect(
     if redirect == "required" and served_by_app:
         raise RedirectUnavailable(
             "redirect='required' needs a storage that can presign URLs (s3://, az://...); "
-            "local paths and file objects can only be streamed by the app"
+            "local paths, file objects and streams can only be sent by the app"
         )
 
 
@@ -120,6 +122,7 @@ def send_file(
     on_complete: DownloadHook | None = None,
     redirect: bool | Literal["required"] = False,
     expires: int = DEFAULT_EXPIRES,
+    size: int | None = None,
 ) -> FileResponse:
     """Build a response that serves ``source`` with full HTTP semantics.
 
@@ -130,8 +133,10 @@ def send_file(
     Args:
         source: What to serve: a local path (``str`` or ``os.PathLike``), a binary file object
             (``io.BytesIO``, a spooled temporary file, a file opened with ``"rb"``; served from
-            its current position and closed afterwards), or a URL: ``file://``, any fsspec
-            protocol (``s3://bucket/key``, ``memory://...``) or a named mount (``media://...``).
+            its current position and closed afterwards), a URL: ``file://``, any fsspec
+            protocol (``s3://bucket/key``, ``memory://...``) or a named mount (``media://...``),
+            or an async iterable of bytes (an async generator writing a CSV, say), served as
+            it is produced, once, without ranges or validators.
         mimetype: The Content-Type; guessed from the download name, the source's name, then
             the storage's record, else ``application/octet-stream``. ``text/*`` types get
             ``charset=utf-8``.
@@ -170,6 +175,9 @@ def send_file(
             :class:`~sendfs.exceptions.RedirectUnavailable` instead. Conditional requests are
             still answered by the app (304, 412), without a round trip to the storage's URL.
         expires: Lifetime of the presigned URL, in seconds (1 to 604800, S3's maximum).
+        size: For an async iterable ``source``: the exact number of bytes it yields, sent as
+            Content-Length (a producer that yields more or fewer aborts the connection).
+            Without it, the body is sent chunked.
 
     Returns:
         A :class:`~sendfs.responses.FileResponse`; nothing is opened or read until it is
@@ -195,6 +203,10 @@ def send_file(
         raise TypeError("pass download_name or its alias attachment_filename, not both")
     if is_file_object(source):
         check_binary_file(source)
+    if size is not None:
+        if not is_async_iterable(source):
+            raise TypeError("size= is for async iterable sources; other sources know their size")
+        source = Stream(source, size=size)
     reg = registry or default_registry
     try:
         resolved = reg.resolve(source, **dict(storage_options or {}))
@@ -266,3 +278,72 @@ def send_from_storage(
     except SourceNotFound as exc:
         raise http_error(exc) from exc
     return send_file(resolved.target, storage_options=resolved.options, registry=reg, **options)
+
+
+def send_zip(
+    entries: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    download_name: str = "export.zip",
+    *,
+    compress: bool = False,
+    force_zip64: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    chunk_size: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    background: Task | None = None,
+    registry: StorageRegistry | None = None,
+    on_complete: DownloadHook | None = None,
+) -> FileResponse:
+    """Stream a ZIP archive of any sources, as an attachment, in constant memory.
+
+    Args:
+        entries: Archive name to source, as a mapping or ``(name, source)`` pairs, in archive
+            order. A source is anything :func:`send_file` takes (paths, binary file objects,
+            storage URLs, async iterables of bytes), or a
+            :class:`~sendfs.storages.archive.ZipEntry` with per-entry options (the size of an
+            async iterable, a modification time, compression).
+        download_name: The file name the browser saves.
+        compress: Deflate every entry. By default entries are stored: with every size known,
+            the response has an exact Content-Length and browsers show progress.
+        force_zip64: Use ZIP64 fields even when no size or offset needs them.
+        storage_options: Options for the backends of the entries' sources.
+        chunk_size: Bytes per ASGI message (about).
+        headers: Extra response headers.
+        background: A task to run after the response is sent.
+        registry: The registry that opens the entries (default: the global one).
+        on_complete: A download hook (see :mod:`sendfs.events`).
+
+    Returns:
+        A response with ``Content-Type: application/zip``. Every entry is opened once for its
+        metadata before the first byte: a missing one answers 404, like a missing file.
+        After the first byte, an entry that fails or changes size aborts the connection.
+
+    Raises:
+        ValueError: An unsafe or duplicate archive name (absolute, ``..``, backslashes,
+            control characters), or a bad option.
+        TypeError: A name that is not a string.
+
+    Security:
+        Archive names are checked so the archive extracts safely anywhere ("zip slip"), but
+        sources are trusted: build them from request data only through
+        ``registry.locate(root, user_path)``, as :func:`send_from_storage` does.
+    """
+    _check_positive("chunk_size", chunk_size, zero=False)
+    _check_headers(headers)
+    archive = ZipArchive(
+        entries,
+        compress=compress,
+        force_zip64=force_zip64,
+        storage_options=storage_options,
+        name=download_name,
+    )
+    return FileResponse(
+        archive,
+        headers=headers,
+        media_type="application/zip",
+        background=background,
+        filename=download_name,
+        content_disposition_type="attachment",
+        chunk_size=chunk_size,
+        registry=registry or default_registry,
+        on_complete=on_complete,
+    )

@@ -42,6 +42,8 @@ class FileInfo:
         content_type: The media type the storage recorded (S3 ``ContentType``), if any.
         name: The object's base name, used for Content-Type and Content-Disposition.
         version: A storage version id (S3 ``VersionId``, GCS ``generation``), if any.
+        seekable: Whether any byte range can be read; ``False`` for streams generated once
+            (an async iterable, a zip archive), which get no ranges even with a known size.
         validators_only: The storage answered a hinted open "not modified"
             (:class:`ReadHint`): only ``etag`` and ``mtime`` are known, and there are no bytes
             to read. A response that needs more than a 304 opens the source again.
@@ -53,6 +55,7 @@ class FileInfo:
     content_type: str | None = None
     name: str | None = None
     version: str | None = None
+    seekable: bool = True
     validators_only: bool = False
 
 

@@ -28,6 +28,7 @@ from .base import Backend, DirEntry, HintedBackend, ReadHint, Resource
 from .fileobj import FileObjBackend, is_file_object
 from .local import LocalBackend
 from .paths import clean_relative_path, safe_join
+from .streams import GeneratedBackend, GeneratedSource, Stream, is_async_iterable
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -154,6 +155,7 @@ class StorageRegistry:
         self._entry_points: dict[str, EntryPoint] | None = None if entry_points else {}
         self._local = LocalBackend()
         self._fileobj = FileObjBackend()
+        self._generated = GeneratedBackend(self)
         self._backends["file"] = self._local
 
     @cached_property
@@ -259,9 +261,13 @@ class StorageRegistry:
         if isinstance(source, os.PathLike):
             return Resolved(self._local, os.fspath(source), options)
         if not isinstance(source, str):
+            if isinstance(source, GeneratedSource):
+                return Resolved(self._generated, source, options)
+            if is_async_iterable(source):
+                return Resolved(self._generated, Stream(source), options)
             raise TypeError(
-                "a source is a path (str or os.PathLike), a URL or a binary file object, "
-                f"not {type(source).__name__}"
+                "a source is a path (str or os.PathLike), a URL, a binary file object or an "
+                f"async iterable of bytes, not {type(source).__name__}"
             )
         scheme = _scheme_of(source)
         if scheme is None:
@@ -284,12 +290,12 @@ class StorageRegistry:
         )
 
     def serves_locally(self, resolved: Resolved) -> bool:
-        """Whether ``resolved`` is a local file or a file object: bytes only the app can send.
+        """Whether only the app can send ``resolved``'s bytes (local files, file objects, streams).
 
         Args:
             resolved: What :meth:`resolve` returned.
         """
-        return resolved.backend is self._local or resolved.backend is self._fileobj
+        return any(resolved.backend is own for own in (self._local, self._fileobj, self._generated))
 
     def _confined(self, resolved: Resolved, root: str) -> Resolved:
         """Add the local backend's ``root`` option, so symbolic links cannot leave ``root``."""

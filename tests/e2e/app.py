@@ -24,6 +24,8 @@ Routes (GET, and HEAD which the frameworks add):
   the real-client tests write before they download it (not there at startup).
 - ``/redirect/{key}``: ``send_file("s3://{bucket}/{key}", redirect=True)`` as an attachment
   named :data:`ATTACHMENT_NAME`: a 307 to a presigned moto URL;
+- ``/export.zip``: ``send_zip`` of the big local file, its S3 copy, the notes from
+  ``memory://`` and a generated CSV of known size;
 - ``/events``: the :class:`~sendfs.DownloadEvent` of every response served through the default
   registry so far, as JSON (the registry's ``on_complete`` hook records them).
 
@@ -56,7 +58,9 @@ from sendfs import (
     FileResponse,
     ResourceBase,
     StorageRegistry,
+    ZipEntry,
     send_file,
+    send_zip,
 )
 
 __all__ = [
@@ -65,6 +69,8 @@ __all__ = [
     "BROKEN_CHUNK",
     "BROKEN_SIZE",
     "BYTES_CONTENT",
+    "EXPORT_CSV_SIZE",
+    "EXPORT_ROWS",
     "LARGE_NAME",
     "LOCAL_FILES",
     "MEMORY_ROOT",
@@ -90,6 +96,9 @@ LARGE_NAME = "large.bin"
 
 #: Lilya and Starlette add HEAD to GET routes themselves (listing it too doubles it in Allow).
 _METHODS = ["GET"]
+#: The generated CSV in ``/export.zip``: rows, and its exact size.
+EXPORT_ROWS = 10_000
+EXPORT_CSV_SIZE = sum(len(f"{index},{index * index}\n") for index in range(EXPORT_ROWS))
 #: Logged (to uvicorn's error log) once the shutdown hook has closed the storage sessions.
 SESSIONS_CLOSED = "sendfs e2e: storage sessions closed"
 
@@ -175,6 +184,20 @@ def create_app() -> Lilya:
             download_name=ATTACHMENT_NAME,
         )
 
+    async def export() -> FileResponse:
+        async def squares() -> AsyncIterator[bytes]:
+            for index in range(EXPORT_ROWS):
+                yield f"{index},{index * index}\n".encode()
+
+        return send_zip(
+            {
+                "local/big.bin": os.path.join(root, BIG_NAME),
+                "s3/big.bin": f"s3://{bucket}/dir/{BIG_NAME}",
+                "memory/notes.txt": f"{MEMORY_ROOT}/{TEXT_NAME}",
+                "squares.csv": ZipEntry(squares(), size=EXPORT_CSV_SIZE),
+            }
+        )
+
     async def recorded() -> JSONResponse:
         return JSONResponse([dataclasses.asdict(event) for event in events])
 
@@ -229,6 +252,7 @@ def create_app() -> Lilya:
             Path("/memory/{name}", memory, methods=_METHODS),
             Path("/large/{name}", large, methods=_METHODS),
             Path("/redirect/{key:path}", redirect, methods=_METHODS),
+            Path("/export.zip", export, methods=_METHODS),
             Path("/events", recorded, methods=_METHODS),
         ],
         on_shutdown=[close_storages],

@@ -28,6 +28,7 @@ from tests.e2e.app import (
     BROKEN_CHUNK,
     BROKEN_SIZE,
     BYTES_CONTENT,
+    EXPORT_ROWS,
     LARGE_NAME,
     SESSIONS_CLOSED,
     TEXT_NAME,
@@ -479,3 +480,26 @@ def test_curl_follows_a_presigned_redirect_to_s3(
     assert sha256(out.read_bytes()) == e2e_data.big_sha256
     assert result.headers["content-disposition"].startswith('attachment; filename="resume')
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9" in result.headers["content-disposition"]
+
+
+@needs_curl
+def test_curl_downloads_a_zip_export_with_an_exact_length(
+    uvicorn_server: UvicornServer, e2e_data: E2EData, tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    out = tmp_path / "export.zip"
+    result = curl(uvicorn_server.url + "/export.zip", workdir=tmp_path, output=out)
+    assert result.returncode == 0, result.stderr
+    assert result.status == 200
+    body = out.read_bytes()
+    assert result.headers["content-length"] == str(len(body))
+    assert result.headers["content-disposition"] == 'attachment; filename="export.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert archive.testzip() is None
+    assert sha256(archive.read("local/big.bin")) == e2e_data.big_sha256
+    assert sha256(archive.read("s3/big.bin")) == e2e_data.big_sha256
+    squares = archive.read("squares.csv").splitlines()
+    assert len(squares) == EXPORT_ROWS
+    assert squares[-1] == f"{EXPORT_ROWS - 1},{(EXPORT_ROWS - 1) ** 2}".encode()

@@ -182,7 +182,7 @@ async def test_local_files_and_file_objects_never_redirect(
         response = await app.get("/file")
     assert (response.status_code, response.content) == (200, b"local")
     for source in (path, str(path), io.BytesIO(b"x")):
-        with pytest.raises(RedirectUnavailable, match="local paths and file objects"):
+        with pytest.raises(RedirectUnavailable, match="local paths, file objects and streams"):
             send_file(source, redirect="required", registry=registry)
 
 
