@@ -69,6 +69,15 @@ def moto_endpoint() -> Iterator[str]:
                 os.environ[key] = value
 
 
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The Azurite blob emulator on 127.0.0.1 (skipped without Node.js, except in CI)."""
+    from tests.azurite import running_azurite
+
+    with running_azurite(free_port(), tmp_path_factory.mktemp("azurite")) as service:
+        yield service
+
+
 @pytest.fixture
 def s3_client(moto_endpoint: str) -> Any:
     """A plain boto3 client for arranging test objects (not the code under test)."""

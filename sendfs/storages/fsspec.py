@@ -38,6 +38,7 @@ from ..exceptions import (
     SourceNotFound,
     UnknownScheme,
 )
+from .azure import AzureResource, close_azure_filesystem, is_azure_filesystem
 from .base import DirEntry, FileInfo, ReadHint, Resource, ResourceBase
 from .metadata import info_from_fsspec
 from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code
@@ -45,7 +46,7 @@ from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code
 __all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
 
 #: The ``pip install`` hint for protocols whose implementation is one of sendfs's extras.
-EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3"}
+EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "az": "azure", "abfs": "azure", "abfss": "azure"}
 
 #: Window of one ``_cat_file`` call for async filesystems other than s3fs.
 ASYNC_WINDOW = 1024 * 1024
@@ -254,6 +255,8 @@ class FsspecBackend:
         info = info_from_fsspec(raw, path=path)
         if fs.async_impl and is_s3_filesystem(fs):
             return S3Resource(fs, path, info)
+        if fs.async_impl and is_azure_filesystem(fs):
+            return AzureResource(fs, path, info)
         if fs.async_impl:
             return AsyncFsResource(fs, path, info)
         return SyncFsResource(fs, path, info)
@@ -387,6 +390,9 @@ async def _close_async_filesystem(fs: Any) -> None:
     if creator is not None:
         await creator.__aexit__(None, None, None)
         fs._s3 = None
+        return
+    if is_azure_filesystem(fs):
+        await close_azure_filesystem(fs)
         return
     session = getattr(fs, "_session", None)
     close = getattr(session, "close", None)

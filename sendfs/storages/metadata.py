@@ -139,6 +139,9 @@ def info_from_fsspec(info: Mapping[str, Any], *, path: str) -> FileInfo:
     etag = None if weak else unquote_etag(raw_etag)
     version = _first(info, _VERSION_KEYS)
     content_type = _first(info, _CONTENT_TYPE_KEYS)
+    settings = info.get("content_settings")  # adlfs: azure-storage-blob's ContentSettings
+    if content_type is None and settings is not None:
+        content_type = getattr(settings, "content_type", None)
     raw_name = str(info.get("name") or path)
     if "://" in raw_name:  # http(s) sources: never echo a query (presigned credentials)
         raw_name = urlsplit(raw_name).path

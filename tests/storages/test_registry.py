@@ -522,17 +522,26 @@ async def test_gcs_without_gcsfs_raises_missing_dependency(reg: StorageRegistry,
     assert isinstance(excinfo.value, ImportError)
 
 
-def test_s3_without_s3fs_names_the_extra() -> None:
-    script = textwrap.dedent(
-        """
+@pytest.mark.parametrize(
+    ("module", "url", "extra"),
+    [
+        ("s3fs", "s3://bucket/key", "s3"),
+        ("adlfs", "az://container/blob", "azure"),
+        ("adlfs", "abfs://container/blob", "azure"),
+    ],
+)
+def test_a_missing_package_names_the_extra(module: str, url: str, extra: str) -> None:
+    script = (
+        textwrap.dedent(
+            """
         import asyncio, sys
-        sys.modules["s3fs"] = None
+        sys.modules[MODULE] = None
         import sendfs
         from sendfs.exceptions import MissingDependency
 
         async def main():
             try:
-                await sendfs.StorageRegistry(entry_points=False).open("s3://bucket/key")
+                await sendfs.StorageRegistry(entry_points=False).open(URL)
             except MissingDependency as exc:
                 assert isinstance(exc, ImportError)
                 print("MISSING:", exc)
@@ -541,6 +550,9 @@ def test_s3_without_s3fs_names_the_extra() -> None:
 
         asyncio.run(main())
         """
+        )
+        .replace("MODULE", repr(module))
+        .replace("URL", repr(url))
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
@@ -554,7 +566,7 @@ def test_s3_without_s3fs_names_the_extra() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MISSING:")
-    assert "pip install 'sendfs[s3]'" in done.stdout
+    assert f"pip install 'sendfs[{extra}]'" in done.stdout
 
 
 # -- entry points ----------------------------------------------------------------------------
