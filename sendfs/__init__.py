@@ -16,8 +16,21 @@ from .exceptions import (
 )
 from .responses import FileResponse, StorageFiles, send_file, send_from_storage, send_zip
 from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry, registry
-from .storages.archive import ZipEntry
 from .storages.streams import Stream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storages.archive import ZipEntry
+
+
+def __getattr__(name: str) -> object:
+    # The zip writer is loaded with the first archive, not with sendfs.
+    if name == "ZipEntry":
+        from .storages.archive import ZipEntry
+
+        return ZipEntry
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Backend",

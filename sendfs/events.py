@@ -13,7 +13,6 @@ covers every response served through it).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -185,7 +184,7 @@ async def emit(hooks: Iterable[DownloadHook], event: DownloadEvent) -> None:
 async def _run_hook(hook: DownloadHook, event: DownloadEvent) -> None:
     try:
         result = hook(event)
-        if inspect.isawaitable(result):
+        if result is not None and hasattr(result, "__await__"):
             await result
     except Exception:
         logger.exception("sendfs: on_complete hook %r failed", hook)

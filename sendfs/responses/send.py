@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import MissingDependency, RedirectUnavailable, SourceNotFound
-from ..storages.archive import ZipArchive
 from ..storages.fileobj import check_binary_file, is_file_object
 from ..storages.metadata import to_utc_datetime, unquote_etag
 from ..storages.registry import StorageRegistry
@@ -327,6 +326,8 @@ def send_zip(
         sources are trusted: build them from request data only through
         ``registry.locate(root, user_path)``, as :func:`send_from_storage` does.
     """
+    from ..storages.archive import ZipArchive  # the zip writer loads with the first archive
+
     _check_positive("chunk_size", chunk_size, zero=False)
     _check_headers(headers)
     archive = ZipArchive(
