@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 from ..exceptions import BackendError, SourceChanged
 from .base import DEFAULT_CHUNK_SIZE, FileInfo, Resource, ResourceBase
@@ -178,10 +179,10 @@ class ZipArchive:
         now = datetime.now(timezone.utc)
         members: list[_Member | None] = [None] * len(self.entries)
         errors: list[Exception] = []
-        limiter = anyio.Semaphore(OPEN_CONCURRENCY)
+        pending = iter(enumerate(self.entries))
 
-        async def measure(index: int, name: str, entry: ZipEntry) -> None:
-            async with limiter:
+        async def worker() -> None:  # OPEN_CONCURRENCY of them share the entries
+            for index, (name, entry) in pending:
                 if errors:
                     return  # one entry failed: the archive will not be sent
                 try:
@@ -191,12 +192,16 @@ class ZipArchive:
 
         try:
             async with anyio.create_task_group() as group:
-                for index, (name, entry) in enumerate(self.entries):
-                    group.start_soon(measure, index, name, entry)
+                for _ in range(min(OPEN_CONCURRENCY, len(self.entries))):
+                    group.start_soon(worker)
             if errors:
                 raise errors[0]
         except BaseException:
-            await _close_kept(members)  # file objects and streams measured so far
+            with anyio.CancelScope(shield=True):
+                await _close_kept(members)  # file objects and streams measured so far
+                for index, (_, entry) in enumerate(self.entries):
+                    if members[index] is None:
+                        await _close_source(entry.source)  # never measured: still ours
             raise
         ready = [member for member in members if member is not None]
         return ZipResource(self, ready, registry)
@@ -215,6 +220,17 @@ class ZipArchive:
         return _Member(
             name.encode("utf-8"), entry, source, info, modified, resource if keep else None
         )
+
+
+async def _close_source(source: Any) -> None:
+    """Close a file object or async generator the archive owns but never opened."""
+    if isinstance(source, Stream):
+        source = source.iterable
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    elif is_file_object(source) and callable(getattr(source, "close", None)):
+        await anyio.to_thread.run_sync(source.close)
 
 
 async def _close_kept(members: list[_Member | None]) -> None:

@@ -194,6 +194,26 @@ async def test_a_missing_entry_is_a_404_before_anything_is_sent(files: Path) -> 
     assert buffer.closed  # the file object measured before the failure was released
 
 
+async def test_sources_never_reached_after_a_failure_are_closed_too(files: Path) -> None:
+    closed = anyio.Event()
+
+    async def generated() -> AsyncIterator[bytes]:
+        try:
+            yield b"never sent"
+        finally:
+            closed.set()
+
+    missing = {f"missing-{index}": files / f"nope-{index}" for index in range(8)}
+    buffer = io.BytesIO(b"never measured")
+    gen = generated()
+    await anext(gen)  # started, so that closing it runs its finally
+    async with client({**missing, "buffer": buffer, "generated": gen}) as app:
+        response = await app.get("/file")
+    assert response.status_code == 404
+    assert buffer.closed
+    assert closed.is_set()
+
+
 async def test_head_reads_no_entry(files: Path) -> None:
     async with client({"report.pdf": files / "report.pdf"}) as app:
         head = await app.head("/file")
