@@ -85,15 +85,23 @@ def _parse_spec(spec: str, size: int) -> ByteRange | None:
 
 
 def coalesce(ranges: list[ByteRange]) -> list[ByteRange]:
-    """Sort ranges and merge those that overlap or touch (RFC 9110 section 14.3 allows it)."""
-    merged: list[ByteRange] = []
-    for current in sorted(ranges):
-        if merged and current.start <= merged[-1].stop:
-            last = merged[-1]
-            merged[-1] = ByteRange(last.start, max(last.stop, current.stop))
+    """Merge ranges that overlap or touch, keeping the order in which they were asked for.
+
+    RFC 9110 section 15.3.7.2 lets a server coalesce overlapping ranges regardless of their
+    order, and says it SHOULD send the parts in the order the range-specs appeared, leaving out
+    those coalesced into others: a merged range takes the place of its earliest member.
+
+    Args:
+        ranges: Non-empty ranges in request order.
+    """
+    merged: list[tuple[ByteRange, int]] = []  # (range, position of its earliest member)
+    for position, current in sorted(enumerate(ranges), key=lambda item: item[1]):
+        if merged and current.start <= merged[-1][0].stop:
+            last, first = merged[-1]
+            merged[-1] = (ByteRange(last.start, max(last.stop, current.stop)), min(first, position))
         else:
-            merged.append(current)
-    return merged
+            merged.append((current, position))
+    return [byte_range for byte_range, _ in sorted(merged, key=lambda item: item[1])]
 
 
 def parse_range_header(value: str, size: int) -> list[ByteRange]:
@@ -105,7 +113,8 @@ def parse_range_header(value: str, size: int) -> list[ByteRange]:
         size: The length of the representation.
 
     Returns:
-        The satisfiable ranges, clamped to ``size``, sorted and coalesced (at least one).
+        The satisfiable ranges, clamped to ``size``, coalesced, in request order (at least
+        one).
 
     Raises:
         MalformedRange: Ignore the header: it does not parse, the unit is not ``bytes``, or it

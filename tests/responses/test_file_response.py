@@ -201,15 +201,29 @@ async def test_unsatisfiable_range_is_416_with_the_size(
     assert response.content == b""
 
 
-async def test_several_ranges_are_multipart_byteranges_with_exact_length(
-    serve: Callable[..., httpx.AsyncClient],
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param(
+            "bytes=0-9, 100-199, -5", [(0, 10), (100, 200), (SIZE - 5, SIZE)], id="ascending"
+        ),
+        # RFC 9110 section 15.3.7.2: parts SHOULD follow the order of the range-specs; a
+        # coalesced range takes the place of its earliest member.
+        pytest.param(
+            "bytes=-5, 100-149, 0-9, 140-199",
+            [(SIZE - 5, SIZE), (100, 200), (0, 10)],
+            id="request-order",
+        ),
+    ],
+)
+async def test_several_ranges_are_multipart_byteranges_in_request_order(
+    serve: Callable[..., httpx.AsyncClient], header: str, expected: list[tuple[int, int]]
 ) -> None:
     async with serve() as client:
-        response = await client.get("/file", headers={"Range": "bytes=0-9, 100-199, -5"})
+        response = await client.get("/file", headers={"Range": header})
     assert response.status_code == 206
     assert response.headers["content-length"] == str(len(response.content))
     parts = parse_multipart(response.headers["content-type"], response.content)
-    expected = [(0, 10), (100, 200), (SIZE - 5, SIZE)]
     assert [p.body for p in parts] == [CONTENT[a:b] for a, b in expected]
     assert [p.headers["content-range"] for p in parts] == [
         f"bytes {a}-{b - 1}/{SIZE}" for a, b in expected

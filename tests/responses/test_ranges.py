@@ -63,15 +63,26 @@ def test_satisfiable_range_sets_parse_to_half_open_ranges(
         pytest.param("bytes=5-9,0-4", [B(0, 10)], id="adjacent-out-of-order"),
         pytest.param("bytes=0-9,2-3", [B(0, 10)], id="contained"),
         pytest.param("bytes=2-3,2-3", [B(2, 4)], id="duplicate"),
-        pytest.param("bytes=50-59,0-9,20-29", [B(0, 10), B(20, 30), B(50, 60)], id="sorted"),
+        pytest.param(
+            "bytes=50-59,0-9,20-29", [B(50, 60), B(0, 10), B(20, 30)], id="request-order-kept"
+        ),
         pytest.param("bytes=0-0,2-2", [B(0, 1), B(2, 3)], id="one-byte-gap-kept-apart"),
-        pytest.param("bytes=-10,0-9", [B(0, 10), B(90, 100)], id="suffix-sorted-after-first"),
+        pytest.param("bytes=-10,0-9", [B(90, 100), B(0, 10)], id="suffix-first-stays-first"),
+        pytest.param(
+            "bytes=90-99,0-9,5-14", [B(90, 100), B(0, 15)], id="merged-range-keeps-first-place"
+        ),
+        pytest.param("bytes=50-59,0-9,8-52", [B(0, 60)], id="merge-spanning-all-becomes-one"),
+        pytest.param(
+            "bytes=70-79,30-39,0-9,35-44",
+            [B(70, 80), B(30, 45), B(0, 10)],
+            id="later-member-joins-earlier-place",
+        ),
         pytest.param("bytes=-10,85-", [B(85, 100)], id="suffix-inside-open-end"),
         pytest.param("bytes=0-,-10", [B(0, 100)], id="open-end-swallows-suffix"),
         pytest.param("bytes=10-19,0-9,20-29", [B(0, 30)], id="chain-of-adjacent"),
     ],
 )
-def test_overlapping_and_adjacent_ranges_are_coalesced_and_sorted(
+def test_overlapping_and_adjacent_ranges_are_coalesced_in_request_order(
     header: str, expected: list[ByteRange]
 ) -> None:
     assert parse_range_header(header, 100) == expected
