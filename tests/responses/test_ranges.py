@@ -331,9 +331,7 @@ _RANGE_HEADERS = st.one_of(
 
 
 @given(header=_RANGE_HEADERS, size=st.integers(0, 10_000))
-def test_any_range_header_parses_to_sorted_disjoint_ranges_inside_the_file(
-    header: str, size: int
-) -> None:
+def test_any_range_header_parses_to_disjoint_ranges_inside_the_file(header: str, size: int) -> None:
     try:
         ranges = parse_range_header(header, size)
     except (MalformedRange, RangeNotSatisfiable):
@@ -341,7 +339,7 @@ def test_any_range_header_parses_to_sorted_disjoint_ranges_inside_the_file(
     assert ranges
     for byte_range in ranges:
         assert 0 <= byte_range.start < byte_range.stop <= size
-    for before, after in itertools.pairwise(ranges):
+    for before, after in itertools.pairwise(sorted(ranges)):
         assert before.stop < after.start  # neither overlapping nor adjacent
 
 
