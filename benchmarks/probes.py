@@ -10,6 +10,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 __all__ = [
     "Latencies",
     "import_time_ms",
+    "imported_sendfs",
     "ping_latencies",
     "requests_per_second",
     "runtime_only_python",
@@ -94,19 +96,37 @@ def _import_cumulative_us(stderr: str) -> int:
     raise RuntimeError("no 'sendfs' line in the -X importtime output")
 
 
+def imported_sendfs(python: str) -> str:
+    """The file ``import sendfs`` loads in ``python`` as the import probe runs it.
+
+    Args:
+        python: The interpreter.
+    """
+    command = [python, "-I", "-c", "import sendfs; print(sendfs.__file__)"]
+    with tempfile.TemporaryDirectory() as neutral:
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=neutral)
+    return done.stdout.strip()
+
+
 def import_time_ms(runs: int, python: str = sys.executable) -> float:
     """Median cumulative ``import sendfs`` time over ``runs`` fresh interpreters (one warm-up).
+
+    The interpreters run isolated (``-I``) in an empty directory, as a user's program imports
+    an installed package: the checkout in the working directory is not on ``sys.path``, and
+    ``PYTHONDONTWRITEBYTECODE``/``PYTHONPATH`` in the runner's environment do not apply, so
+    the warm-up's bytecode is used rather than every module compiled again from source.
 
     Args:
         runs: Interpreters to time.
         python: The interpreter, e.g. one of a virtual environment with sendfs installed.
     """
-    command = [python, "-X", "importtime", "-c", "import sendfs"]
-    subprocess.run(command, capture_output=True, check=True)
-    samples = []
-    for _ in range(runs):
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        samples.append(_import_cumulative_us(done.stderr) / 1000)
+    command = [python, "-I", "-X", "importtime", "-c", "import sendfs"]
+    with tempfile.TemporaryDirectory() as neutral:
+        subprocess.run(command, capture_output=True, check=True, cwd=neutral)
+        samples = []
+        for _ in range(runs):
+            done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=neutral)
+            samples.append(_import_cumulative_us(done.stderr) / 1000)
     return statistics.median(samples)
 
 
@@ -129,4 +149,7 @@ def runtime_only_python(root: Path, workdir: Path) -> str:
     else:
         install = [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps"]
         subprocess.run([*install, str(root)], check=True)
+    imported = Path(imported_sendfs(str(python))).resolve()
+    if not imported.is_relative_to(venv.resolve()):
+        raise RuntimeError(f"the import probe would time {imported}, not the installed package")
     return str(python)

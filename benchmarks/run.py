@@ -54,10 +54,13 @@ NOTES = (
     "Loop health: sequential GET /ping on one keep-alive connection, 5 ms apart, while the same"
     " server serves concurrent downloads of the big file (a finished download is replaced).",
     "Small files: wrk -t1 -c16 (or a Python keep-alive loop when wrk is missing), alternated.",
-    "Import: median of the cumulative `python -X importtime -c 'import sendfs'` figure for"
-    " sendfs over fresh interpreters, after one warm-up run; first in a virtual environment"
-    " holding only sendfs and its runtime dependencies (what `pip install sendfs` gives), then"
-    " in the development environment, where Lilya also imports the optional packages it finds.",
+    "Import: median of the cumulative `python -I -X importtime -c 'import sendfs'` figure for"
+    " sendfs over fresh interpreters, after one warm-up run, in an empty working directory"
+    " (isolated, so the checkout is not imported in place of the installed package and the"
+    " warm-up's bytecode is used whatever PYTHONDONTWRITEBYTECODE says); first in a virtual"
+    " environment holding only sendfs and its runtime dependencies (what `pip install sendfs`"
+    " gives), then in the development environment, where Lilya also imports the optional"
+    " packages it finds.",
 )
 
 

@@ -82,7 +82,7 @@ def _raw_reader(s3_object: S3Object) -> Callable[[], float]:
         result = json.loads(done.stdout)
         if result["bytes"] != s3_object.size:
             raise RuntimeError(f"raw reader got {result['bytes']} bytes of {s3_object.size}")
-        return float(result["bytes"]) / result["seconds"] / 1e6
+        return float(result["bytes"]) / float(result["seconds"]) / 1e6
 
     return read
 
