@@ -25,7 +25,7 @@ from lilya.responses import Response
 from lilya.types import Message, Receive, Scope, Send
 
 from ..events import DownloadHook, Tracker, describe_source, emit
-from ..exceptions import RedirectUnavailable, SendfsError
+from ..exceptions import BackendError, RedirectUnavailable, SendfsError
 from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
@@ -292,7 +292,8 @@ class FileResponse(Response):
         else:
             start, stop = (plan.ranges[0].start, plan.ranges[0].stop) if plan.ranges else (0, None)
             body = resource.iter_range(start, stop, chunk_size)
-            await self._send_body(send, receive, status, response_headers, body)
+            length = info.size if stop is None else stop - start
+            await self._send_body(send, receive, status, response_headers, body, length)
 
     def _plan(
         self,
@@ -463,13 +464,33 @@ class FileResponse(Response):
         status: int,
         headers: _Headers,
         body: AsyncIterator[bytes],
+        length: int | None = None,
     ) -> None:
+        """Send the start, then ``body``, watching for a disconnect while it streams.
+
+        Args:
+            send: The ASGI send callable.
+            receive: The ASGI receive callable, watched for ``http.disconnect``.
+            status: The response status.
+            headers: The response fields.
+            body: The chunks; closed on the way out.
+            length: The body's length when known; a body whose first chunk holds all of it
+                is sent in one message, with no stream to watch.
+
+        Raises:
+            HTTPException: The source failed before the first byte.
+        """
         async with closing_iterator(body):
             try:
                 first = await anext(body, b"")
             except SendfsError as exc:
                 raise http_error(exc) from exc
             await send({"type": "http.response.start", "status": status, "headers": headers})
+            if length is not None and len(first) >= length:
+                if await anext(body, None) is not None:
+                    raise BackendError(f"the source sent more than its {length} bytes")
+                await _send_chunk(send, first, more_body=False)
+                return
             failure: Exception | None = None
             async with anyio.create_task_group() as group:
                 group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
