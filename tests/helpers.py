@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 from lilya.apps import Lilya
 from lilya.routing import Path
@@ -119,3 +120,44 @@ def http_scope(headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, An
         "server": ("testserver", 80),
         "extensions": {},
     }
+
+
+@dataclass
+class Recorded:
+    """What an app did when called once like a server would call it."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    #: How often ``receive()`` was called (the first call gets the request).
+    receive_calls: int = 0
+    #: What the app raised (a server would abort the connection).
+    error: Exception | None = None
+
+
+async def record_call(
+    app: Any, scope: dict[str, Any] | None = None, *, raises: bool = False
+) -> Recorded:
+    """Call ``app`` once for ``scope`` (default: ``GET /file``) and record what it sends.
+
+    ``receive()`` answers the request and then waits forever, like a client that reads the
+    whole response. With ``raises``, what the app raises is kept in ``error`` instead.
+    """
+    recorded = Recorded()
+
+    async def receive() -> dict[str, Any]:
+        recorded.receive_calls += 1
+        if recorded.receive_calls == 1:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send(message: dict[str, Any]) -> None:
+        recorded.messages.append(message)
+
+    with anyio.fail_after(10):  # a hang guard, not a timing assertion
+        try:
+            await app(scope if scope is not None else http_scope(), receive, send)
+        except Exception as exc:
+            if not raises:
+                raise
+            recorded.error = exc
+    return recorded

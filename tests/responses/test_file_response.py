@@ -18,7 +18,14 @@ import pytest
 
 from sendfs import BackendError, FileResponse, UnknownScheme, send_file
 from sendfs.storages import FileInfo, ResourceBase
-from tests.helpers import SpyRegistry, asgi_client, http_scope, lilya_app, parse_multipart
+from tests.helpers import (
+    SpyRegistry,
+    asgi_client,
+    http_scope,
+    lilya_app,
+    parse_multipart,
+    record_call,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -850,32 +857,6 @@ async def test_without_the_extension_the_body_is_streamed(tmp_path: Path) -> Non
 # -- bodies that come in one chunk -------------------------------------------------------------
 
 
-async def call_once(app: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Any:
-    """Call ``app`` for ``GET /file``; the messages it sent, how often it called receive, and
-    what it raised."""
-    messages: list[MutableMapping[str, Any]] = []
-    calls = 0
-    error: Exception | None = None
-
-    async def receive() -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        messages.append(message)
-
-    with anyio.fail_after(10):  # a hang guard, not a timing assertion
-        try:
-            await app(http_scope(headers), receive, send)
-        except Exception as exc:  # the server would abort the connection
-            error = exc
-    return messages, calls, error
-
-
 @pytest.mark.parametrize(
     ("range_header", "expected"),
     [
@@ -890,20 +871,19 @@ async def test_a_body_in_one_chunk_goes_out_in_one_message_with_nothing_to_watch
     path = tmp_path / "small.bin"
     path.write_bytes(CONTENT)
     headers = [(b"range", range_header.encode())] if range_header else None
-    messages, receives, error = await call_once(send_file(path), headers)
-    assert error is None
+    recorded = await record_call(send_file(path), http_scope(headers))
+    messages = recorded.messages
     assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
     assert messages[1]["body"] == expected
     assert not messages[1].get("more_body", False)
     # No disconnect watcher was started: nothing but the app itself could call receive().
-    assert receives == 0
+    assert recorded.receive_calls == 0
 
 
 async def test_an_empty_file_is_one_empty_message(tmp_path: Path) -> None:
     path = tmp_path / "empty.bin"
     path.write_bytes(b"")
-    messages, _, error = await call_once(send_file(path))
-    assert error is None
+    messages = (await record_call(send_file(path))).messages
     assert messages[0]["status"] == 200
     assert messages[1:] == [{"type": "http.response.body", "body": b"", "more_body": False}]
 
@@ -913,13 +893,13 @@ async def test_a_body_larger_than_a_chunk_streams_and_watches_for_a_disconnect(
 ) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(CONTENT)
-    messages, receives, error = await call_once(send_file(path, chunk_size=4096))
-    assert error is None
-    bodies = [m for m in messages if m["type"] == "http.response.body"]
+    recorded = await record_call(send_file(path, chunk_size=4096))
+    bodies = [m for m in recorded.messages if m["type"] == "http.response.body"]
     assert b"".join(m["body"] for m in bodies) == CONTENT
     assert [m.get("more_body", False) for m in bodies][-1] is False
     assert len(bodies) > 2
-    assert receives == 2  # the watcher: the request message, then a wait for a disconnect
+    # The watcher: it takes the request message, then waits for a disconnect.
+    assert recorded.receive_calls == 2
 
 
 class OverlongResource(ResourceBase):
@@ -942,6 +922,6 @@ class OverlongRegistry(SpyRegistry):
 
 async def test_a_source_longer_than_its_size_aborts_instead_of_sending_extra_bytes() -> None:
     app = send_file("overlong.bin", registry=OverlongRegistry())
-    messages, _, error = await call_once(app)
-    assert isinstance(error, BackendError)
-    assert [m["type"] for m in messages] == ["http.response.start"]
+    recorded = await record_call(app, raises=True)
+    assert isinstance(recorded.error, BackendError)
+    assert [m["type"] for m in recorded.messages] == ["http.response.start"]

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-import anyio
 import fsspec
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -39,7 +38,7 @@ from sendfs.responses.file import FileResponse
 from sendfs.responses.static import StorageFiles
 from sendfs.storages import StorageRegistry
 from sendfs.storages.metadata import derived_etag
-from tests.helpers import asgi_client, lilya_app, parse_multipart
+from tests.helpers import asgi_client, lilya_app, parse_multipart, record_call
 
 pytestmark = pytest.mark.anyio
 
@@ -248,22 +247,7 @@ def http_scope(
 
 async def call_app(app: Any, scope: dict[str, Any]) -> Exchange:
     """Call ``app`` like a server whose client waits for the whole response."""
-    messages: list[dict[str, Any]] = []
-    request_sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal request_sent
-        if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    with anyio.fail_after(10):  # a hang guard, not a timing assertion
-        await app(scope, receive, send)
+    messages = (await record_call(app, scope)).messages
     start, *rest = messages
     assert start["type"] == "http.response.start", messages[:2]
     assert all(message["type"] == "http.response.body" for message in rest), rest
