@@ -3,6 +3,8 @@
 The file is opened and ``fstat``-ed in one worker-thread call when the resource opens, so the
 metadata describes exactly the file that is then read (a rename in between cannot swap it).
 Reads are positional (``os.pread``) in worker threads; the event loop never touches the disk.
+A plain GET of a small file (:data:`SMALL_FILE`) is opened and read in that same call: one
+thread hop per request instead of two.
 
 Security: this backend serves whatever path it is given. Never pass a user-supplied path to it;
 join user paths onto a root with :func:`sendfs.storages.paths.safe_join` (what
@@ -26,10 +28,13 @@ from ..exceptions import (
     SourceNotFound,
     UnsafePath,
 )
-from .base import DirEntry, FileInfo, ResourceBase
+from .base import DirEntry, FileInfo, ReadHint, ResourceBase
 from .metadata import derived_etag, to_utc_datetime
 
-__all__ = ["LocalBackend", "LocalResource", "is_within"]
+__all__ = ["SMALL_FILE", "LocalBackend", "LocalResource", "is_within"]
+
+#: Files up to this many bytes are read whole when opened for a plain GET.
+SMALL_FILE = 64 * 1024
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
@@ -71,6 +76,30 @@ def _open_regular_file(path: str, root: str | None = None) -> tuple[str, int, os
         os.close(fd)
         raise
     return path, fd, st
+
+
+def _open_small_file(
+    path: str, root: str | None = None
+) -> tuple[str, int, os.stat_result, bytes | None]:
+    """:func:`_open_regular_file`, and the whole content when the file is small.
+
+    The content is ``None`` for a larger file, and for one that changed between the ``fstat``
+    and the read: it is then read chunk by chunk, which notices the change.
+    """
+    opened, fd, st = _open_regular_file(path, root)
+    if st.st_size > SMALL_FILE:
+        return opened, fd, st, None
+    try:
+        data = _read_at(fd, st.st_size, 0)
+        after = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    unchanged = len(data) == st.st_size and (after.st_size, after.st_mtime_ns) == (
+        st.st_size,
+        st.st_mtime_ns,
+    )
+    return opened, fd, st, data if unchanged else None
 
 
 def _read_at(fd: int, size: int, offset: int) -> bytes:
@@ -124,12 +153,21 @@ class LocalResource(ResourceBase):
         fd: An open, read-only descriptor the resource now owns.
         st: The ``fstat`` result of ``fd``.
         name: The download name, when it differs from the base name of ``path``.
+        content: The whole file, read with ``st``; ranges are then served from it.
     """
 
-    def __init__(self, path: str, fd: int, st: os.stat_result, name: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        fd: int,
+        st: os.stat_result,
+        name: str | None = None,
+        content: bytes | None = None,
+    ) -> None:
         self.path = os.path.abspath(path)
         self._stamp = (st.st_size, st.st_mtime_ns)
         self._fd: int | None = fd
+        self._content = content
         self._info = FileInfo(
             size=st.st_size,
             mtime=to_utc_datetime(st.st_mtime),
@@ -145,6 +183,11 @@ class LocalResource(ResourceBase):
         if fd is None:
             raise BackendError(f"{self.path!r} is closed")
         end = self.range_end(stop)
+        if self._content is not None:
+            content = self._content
+            for offset in range(start, end, chunk_size):
+                yield content[offset : min(offset + chunk_size, end)]
+            return
         offset = start
         while offset < end:
             want = min(chunk_size, end - offset)
@@ -184,19 +227,48 @@ class LocalBackend:
             SourceForbidden: The process may not read it.
             BackendError: Any other operating-system error.
         """
+        return await self._open(source, options, read_small=False)
+
+    async def open_hinted(self, source: Any, hint: ReadHint, **options: Any) -> LocalResource:
+        """Open a local regular file for a GET; a small one is read in the same thread hop.
+
+        Conditional GETs (the hint carries preconditions) are opened plainly: they are most
+        often answered 304, without the bytes.
+
+        Args:
+            source: A ``str`` or ``os.PathLike`` path.
+            hint: The request's range and preconditions.
+            **options: As for :meth:`open`.
+
+        Raises:
+            SendfsError: As :meth:`open`.
+        """
+        plain = hint.if_match is None and hint.if_none_match is None
+        plain = plain and hint.if_modified_since is None and hint.if_unmodified_since is None
+        return await self._open(source, options, read_small=plain)
+
+    async def _open(
+        self, source: Any, options: dict[str, Any], *, read_small: bool
+    ) -> LocalResource:
         path = os.fspath(source)
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if "\x00" in path:
             raise SourceNotFound("a path with a NUL character names no file")
+        content: bytes | None = None
         try:
-            opened, fd, st = await anyio.to_thread.run_sync(
-                _open_regular_file, path, options.get("root")
-            )
+            if read_small:
+                opened, fd, st, content = await anyio.to_thread.run_sync(
+                    _open_small_file, path, options.get("root")
+                )
+            else:
+                opened, fd, st = await anyio.to_thread.run_sync(
+                    _open_regular_file, path, options.get("root")
+                )
         except OSError as exc:
             raise map_os_error(exc, path) from exc
         # The download is named after what was asked for, even through a symbolic link.
-        return LocalResource(opened, fd, st, name=os.path.basename(path))
+        return LocalResource(opened, fd, st, name=os.path.basename(path), content=content)
 
     async def list(self, source: Any, **options: Any) -> list[DirEntry]:
         """List a local directory, directories first, then by name.
