@@ -483,10 +483,12 @@ class FileResponse(Response):
         async with closing_iterator(body):
             try:
                 first = await anext(body, b"")
+                if length is not None and len(first) > length:
+                    raise BackendError(f"the source sent more than its {length} bytes")
             except SendfsError as exc:
                 raise http_error(exc) from exc
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            if length is not None and len(first) >= length:
+            if length is not None and len(first) == length:
                 if await anext(body, None) is not None:
                     raise BackendError(f"the source sent more than its {length} bytes")
                 await _send_chunk(send, first, more_body=False)

@@ -903,25 +903,40 @@ async def test_a_body_larger_than_a_chunk_streams_and_watches_for_a_disconnect(
 
 
 class OverlongResource(ResourceBase):
-    """Claims 3 bytes and yields 4: a backend bug the response must not hide."""
+    """Claims 3 bytes and yields more: a backend bug the response must not pass on."""
 
-    def __init__(self) -> None:
+    def __init__(self, pieces: list[bytes]) -> None:
         self._info = FileInfo(size=3, name="overlong.bin")
+        self._pieces = pieces
 
     async def iter_range(
         self, start: int, stop: int | None, chunk_size: int
     ) -> AsyncIterator[bytes]:
-        yield b"abc"
-        yield b"d"
+        for piece in self._pieces:
+            yield piece
 
 
 class OverlongRegistry(SpyRegistry):
+    def __init__(self, pieces: list[bytes]) -> None:
+        super().__init__()
+        self.pieces = pieces
+
     async def open(self, source: Any, **options: Any) -> Any:
-        return OverlongResource()
+        return OverlongResource(self.pieces)
 
 
 async def test_a_source_longer_than_its_size_aborts_instead_of_sending_extra_bytes() -> None:
-    app = send_file("overlong.bin", registry=OverlongRegistry())
+    app = send_file("overlong.bin", registry=OverlongRegistry([b"abc", b"d"]))
     recorded = await record_call(app, raises=True)
     assert isinstance(recorded.error, BackendError)
     assert [m["type"] for m in recorded.messages] == ["http.response.start"]
+
+
+async def test_a_first_chunk_longer_than_the_size_is_a_502_before_any_byte() -> None:
+    async def endpoint() -> FileResponse:
+        return send_file("overlong.bin", registry=OverlongRegistry([b"abcd"]))
+
+    async with asgi_client(lilya_app(endpoint)) as client:
+        response = await client.get("/file")
+    assert response.status_code == 502
+    assert b"abcd" not in response.content
