@@ -71,18 +71,28 @@ def _wait_for_banner(process: subprocess.Popen[bytes], stdout: Path) -> str | No
 
 
 @contextmanager
-def serving(tmp_path: Path, source: str, *options: str, env: Any = None) -> Iterator[Server]:
-    """Start ``sendfs serve SOURCE --port P OPTIONS...`` and wait for its banner.
+def serving(
+    tmp_path: Path,
+    source: str | None,
+    *options: str,
+    env: Any = None,
+    launcher: list[str] | None = None,
+    cwd: Path = PROJECT,
+) -> Iterator[Server]:
+    """Start ``sendfs serve SOURCE --port P OPTIONS...`` in ``cwd`` and wait for its banner.
 
-    A port found free can be taken by another process before the server binds it (other test
-    runs share the machine): only then is the start retried, on another port.
+    ``launcher`` replaces ``python -m sendfs serve`` (``./dev serve``); a ``None`` source is
+    left out. A port found free can be taken by another process before the server binds it
+    (other test runs share the machine): only then is the start retried, on another port.
     """
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    start = launcher if launcher is not None else sendfs_command("serve")
     for _ in range(3):
         port = free_port()
-        command = sendfs_command("serve", source, "--port", str(port), *options)
+        command = [*start, *([source] if source is not None else []), "--port", str(port)]
+        command += options
         with stdout.open("wb") as out, stderr.open("wb") as err:
-            process = subprocess.Popen(command, cwd=PROJECT, stdout=out, stderr=err, env=env)
+            process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, env=env)
         try:
             banner = _wait_for_banner(process, stdout)
             if banner is not None:
@@ -174,6 +184,22 @@ def test_serve_relative_directory_prints_its_absolute_path(tmp_path: Path, site:
         code, stderr = server.stop()
     assert page.content == PAGE
     assert no_listing.status_code == 404
+    assert code == 0
+    assert "Traceback" not in stderr
+
+
+def test_dev_serve_serves_the_directory_it_is_called_from(tmp_path: Path, site: Path) -> None:
+    # The README's first command: its default source is the caller's current directory, not
+    # the checkout that holds ./dev.
+    stamp = PROJECT / ".venv" / ".installed"
+    if not stamp.exists() or stamp.stat().st_mtime < (PROJECT / "pyproject.toml").stat().st_mtime:
+        pytest.skip("./dev would reinstall the environment first")
+    with serving(tmp_path, None, launcher=[str(PROJECT / "dev"), "serve"], cwd=site) as server:
+        assert server.banner == f"sendfs: serving {site} at {server.url} (Ctrl-C stops)"
+        with http_client() as client:
+            page = client.get(f"{server.url}docs/page.txt")
+        code, stderr = server.stop()
+    assert page.content == PAGE
     assert code == 0
     assert "Traceback" not in stderr
 
