@@ -63,9 +63,10 @@ class FileInfo:
 class ReadHint:
     """What a GET will most likely read, so a storage can send metadata and bytes in one request.
 
-    Storages that take hints (S3) make one request carrying the range and the preconditions
-    and take the metadata from its answer; the response still decides everything from that
-    metadata, and reads again whatever the hint got wrong. A hint never changes what is sent.
+    Storages that take hints make one request carrying the range and the preconditions and
+    take the metadata from its answer (S3), or open and read a small file in one worker-thread
+    call (local files); the response still decides everything from that metadata, and reads
+    again whatever the hint got wrong. A hint never changes what is sent.
 
     Args:
         range: One canonical ``bytes=`` range (``bytes=0-99``, ``bytes=100-``, ``bytes=-500``),

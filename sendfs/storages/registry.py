@@ -402,8 +402,8 @@ class StorageRegistry:
         Args:
             source: A path, a URL or a binary file object.
             read_hint: What the caller expects to read; backends that take hints
-                (:class:`~sendfs.storages.base.HintedBackend`, e.g. S3) then open and start
-                reading in one request. Others ignore it.
+                (:class:`~sendfs.storages.base.HintedBackend`: S3, local files) then open
+                and start reading in one request or one thread hop. Others ignore it.
             **options: Backend options (fsspec storage options).
 
         Raises:
