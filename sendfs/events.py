@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 
 from .storages.fileobj import is_file_object
-from .storages.registry import redact_url
+from .storages.paths import redact_url
 
 __all__ = ["DownloadEvent", "DownloadHook", "describe_source"]
 

@@ -3,18 +3,28 @@
 A failure before the first byte becomes an ``HTTPException`` that the app's exception handlers
 render. The exception class is a Lilya ``HTTPException`` and, when Starlette is installed, a
 Starlette one too, so Starlette and FastAPI apps render it with their handlers as well.
+
+Frameworks do not log the HTTP exceptions they render, so the failure is logged here, on the
+``sendfs`` logger: a storage that failed (502) at WARNING, an object that changed mid-read (503)
+at INFO, a missing or forbidden source (404, 403) at DEBUG, as clients cause those at will.
 """
 
 from __future__ import annotations
 
 import functools
 import http
+import logging
 
 from lilya.exceptions import HTTPException as LilyaHTTPException
 
 from ..exceptions import BackendError, SendfsError, SourceChanged, SourceForbidden, SourceNotFound
 
 __all__ = ["http_error", "status_for"]
+
+logger = logging.getLogger("sendfs")
+
+#: The level each status is logged at (see the module docstring).
+_LOG_LEVELS = {502: logging.WARNING, 503: logging.INFO}
 
 
 def status_for(exc: SendfsError) -> int | None:
@@ -48,16 +58,22 @@ def _exception_class() -> type[LilyaHTTPException]:
 def http_error(exc: SendfsError) -> Exception:
     """Turn a storage error into the exception to raise before the response starts.
 
-    The detail is the status phrase only: paths, bucket names and backend messages stay on
-    ``__cause__`` for the logs and never reach the client.
+    The detail is the status phrase only: paths, bucket names and backend messages never reach
+    the client. They go to the ``sendfs`` logger, with the status the client got.
 
     Args:
         exc: The storage error.
 
     Returns:
-        An HTTP exception, or ``exc`` itself when it has no status (see :func:`status_for`).
+        An HTTP exception, or ``exc`` itself when it has no status (see :func:`status_for`):
+        a configuration error, which propagates and which the server logs as a 500.
+
+    Security:
+        The logged message names the source with user info and query masked; it quotes the
+        storage's own error text (botocore, aiohttp, ``OSError``) as it came.
     """
     status = status_for(exc)
     if status is None:
         return exc
+    logger.log(_LOG_LEVELS.get(status, logging.DEBUG), "sendfs: HTTP %d: %s", status, exc)
     return _exception_class()(status_code=status, detail=http.HTTPStatus(status).phrase)

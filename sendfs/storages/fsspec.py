@@ -41,6 +41,7 @@ from ..exceptions import (
 from .azure import AzureResource, close_azure_filesystem, is_azure_filesystem
 from .base import DirEntry, FileInfo, ReadHint, Resource, ResourceBase
 from .metadata import info_from_fsspec
+from .paths import redact_url
 from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code
 
 __all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
@@ -78,22 +79,23 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
 
     Args:
         exc: What the filesystem raised.
-        url: The source, for the message.
+        url: The source, for the message (user info and query masked: see ``redact_url``).
     """
     if isinstance(exc, SendfsError):
         return exc
+    shown = redact_url(url)
     code = s3_error_code(exc)
     if isinstance(exc, IsADirectoryError):
-        return SourceIsDirectory(f"{url!r} is a directory")
+        return SourceIsDirectory(f"{shown!r} is a directory")
     if isinstance(exc, FileNotFoundError | NotADirectoryError) or code in {
         "NoSuchKey",
         "NoSuchBucket",
         "404",
     }:
-        return SourceNotFound(f"no object at {url!r}")
+        return SourceNotFound(f"no object at {shown!r}")
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
-        return SourceForbidden(f"access to {url!r} denied")
-    return BackendError(f"cannot open {url!r}: {exc!r}")
+        return SourceForbidden(f"access to {shown!r} denied")
+    return BackendError(f"cannot open {shown!r}: {exc!r}")
 
 
 def map_read_error(exc: BaseException, path: str) -> Exception:
@@ -251,7 +253,7 @@ class FsspecBackend:
         except Exception as exc:
             raise map_open_error(exc, url) from exc
         if raw.get("type") == "directory":
-            raise SourceIsDirectory(f"{url!r} is a directory")
+            raise SourceIsDirectory(f"{redact_url(url)!r} is a directory")
         info = info_from_fsspec(raw, path=path)
         if fs.async_impl and is_s3_filesystem(fs):
             return S3Resource(fs, path, info)
@@ -309,7 +311,7 @@ class FsspecBackend:
         own = path.rstrip("/")
         items = [item for item in raw if str(item.get("name", "")).rstrip("/") != own]
         if not items and any(item.get("type") == "file" for item in raw):
-            raise SourceNotFound(f"{url!r} is a file, not a directory")
+            raise SourceNotFound(f"{redact_url(url)!r} is a file, not a directory")
         entries = [_entry(item) for item in items]
         return sorted(entries, key=lambda entry: (not entry.is_dir, entry.name))
 

@@ -1,4 +1,4 @@
-"""Joining untrusted relative paths onto a trusted root.
+"""Joining untrusted relative paths onto a trusted root, and URLs made fit for logs.
 
 Security: :func:`safe_join` is the one gate every user-supplied path goes through (named
 mounts, ``send_from_storage``). It works on the *text* of the path, before any storage is
@@ -8,11 +8,11 @@ touched, and refuses rather than repairs: a refused path is answered like a miss
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..exceptions import UnsafePath
 
-__all__ = ["clean_relative_path", "safe_join"]
+__all__ = ["clean_relative_path", "redact_url", "safe_join"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -94,3 +94,23 @@ def safe_join(root: str, path: str) -> str:
     if root.endswith("://"):  # a bare scheme: "memory://" and "a" give "memory://a"
         return root + relative
     return f"{root.rstrip('/')}/{relative}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for logs and reprs: user info and query (credentials, signatures) masked.
+
+    Args:
+        url: A URL or a local path.
+
+    Security:
+        ``s3://KEY:SECRET@bucket``, ``https://user:pw@host/`` and presigned queries
+        (``?X-Amz-Signature=...``, SAS ``?sig=...``) are bearer credentials.
+    """
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -21,13 +21,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme, UnsafePath
 from .base import Backend, DirEntry, ReadHint, Resource
 from .fileobj import FileObjBackend, is_file_object
 from .local import LocalBackend
-from .paths import clean_relative_path, safe_join
+from .paths import clean_relative_path, redact_url, safe_join
 from .streams import GeneratedBackend, GeneratedSource, Stream, is_async_iterable
 
 if TYPE_CHECKING:
@@ -73,26 +73,6 @@ class Resolved:
     options: Mapping[str, Any]
 
 
-def redact_url(url: str) -> str:
-    """``url`` fit for logs and reprs: user info and query (credentials, signatures) masked.
-
-    Args:
-        url: A URL or a local path.
-
-    Security:
-        ``s3://KEY:SECRET@bucket``, ``https://user:pw@host/`` and presigned queries
-        (``?X-Amz-Signature=...``, SAS ``?sig=...``) are bearer credentials.
-    """
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
 def _scheme_of(source: str) -> str | None:
     head, sep, _ = source.partition("://")
     return head.lower() if sep and _SCHEME.fullmatch(head.lower()) else None
@@ -117,7 +97,7 @@ def _fsspec_knows(scheme: str) -> bool:
 def _file_url_to_path(url: str) -> str:
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
-        raise SourceNotFound(f"{url!r} names a file on another host")
+        raise SourceNotFound(f"{redact_url(url)!r} names a file on another host")
     from urllib.request import url2pathname  # 10 ms to import: only for file:// URLs
 
     return url2pathname(parts.path)

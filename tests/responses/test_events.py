@@ -19,7 +19,7 @@ import pytest
 from sendfs import DownloadEvent, FileResponse, StorageFiles, send_file, send_from_storage
 from sendfs.events import describe_source
 from sendfs.storages import StorageRegistry
-from tests.helpers import asgi_client, http_scope, lilya_app, parse_multipart
+from tests.helpers import asgi_client, captured_logs, http_scope, lilya_app, parse_multipart
 from tests.responses.test_disconnects import aborted_download
 from tests.storages.test_faults import BreakingRegistry, break_descriptor, drive
 
@@ -210,17 +210,6 @@ async def test_bytesio_and_async_hook() -> None:
     assert (event.bytes_sent, event.download_name) == (14, "m.txt")
 
 
-class Records(logging.Handler):
-    """Keeps the records of one logger (Lilya's logging setup may stop propagation)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 async def test_a_failing_hook_is_logged_and_the_response_is_untouched(data: Path) -> None:
     def broken(event: DownloadEvent) -> None:
         raise RuntimeError("metering is down")
@@ -231,16 +220,11 @@ async def test_a_failing_hook_is_logged_and_the_response_is_untouched(data: Path
     async def endpoint() -> FileResponse:
         return send_file(data, on_complete=broken, registry=registry)
 
-    records = Records()
-    logger = logging.getLogger("sendfs")
-    logger.addHandler(records)
-    try:
+    with captured_logs() as records:
         async with asgi_client(lilya_app(endpoint)) as client:
             response = await client.get("/file")
-    finally:
-        logger.removeHandler(records)
     assert response.content == CONTENT
-    [record] = records.records
+    [record] = records
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert str(record.exc_info[1]) == "metering is down"
