@@ -84,6 +84,9 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, SendfsError):
         return exc
     shown = redact_url(url)
+    failure = _failure_behind_not_found(exc)
+    if failure is not None:
+        return _map_http_failure(failure, shown)
     code = s3_error_code(exc)
     if isinstance(exc, IsADirectoryError):
         return SourceIsDirectory(f"{shown!r} is a directory")
@@ -96,6 +99,42 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
         return SourceForbidden(f"access to {shown!r} denied")
     return BackendError(f"cannot open {shown!r}: {exc!r}")
+
+
+def _failure_behind_not_found(exc: BaseException) -> BaseException | None:
+    """The failure a ``FileNotFoundError`` stands for, when it is not a missing object.
+
+    fsspec's http filesystem raises ``FileNotFoundError`` for every failure of its info call
+    and keeps the real one on ``__cause__``: an HTTP answer (aiohttp's ``ClientResponseError``
+    carries its ``status``), a refused connection or a timeout. Those are told apart here so
+    that an unreachable or failing origin is a 502, not a 404.
+    """
+    cause = exc.__cause__
+    if not isinstance(exc, FileNotFoundError) or cause is None:
+        return None
+    if isinstance(getattr(cause, "status", None), int):
+        return cause
+    if isinstance(cause, FileNotFoundError | NotADirectoryError | PermissionError):
+        return None
+    if isinstance(cause, OSError | asyncio.TimeoutError):
+        return cause
+    return None
+
+
+def _map_http_failure(failure: BaseException, shown: str) -> Exception:
+    """The sendfs error for a failure found by :func:`_failure_behind_not_found`.
+
+    An HTTP answer is described by its status alone: aiohttp's error text quotes the whole
+    request URL, query (a presigned signature) included.
+    """
+    status = getattr(failure, "status", None)
+    if status is None:
+        return BackendError(f"cannot open {shown!r}: {failure!r}")
+    if status in {404, 410}:
+        return SourceNotFound(f"no object at {shown!r} (HTTP {status})")
+    if status in {401, 403}:
+        return SourceForbidden(f"access to {shown!r} denied (HTTP {status})")
+    return BackendError(f"cannot open {shown!r}: the origin answered HTTP {status}")
 
 
 def map_read_error(exc: BaseException, path: str) -> Exception:

@@ -1,5 +1,5 @@
-"""Backend faults: an S3 server dying mid-stream, endpoints that hang or refuse, disk read errors,
-and an S3 object overwritten during a download.
+"""Backend faults: an S3 server dying mid-stream, endpoints that hang or refuse, http(s) origins
+that fail, disk read errors, and an S3 object overwritten during a download.
 
 Before the first byte a fault is a clean 502; after it the response aborts (the error reaches the
 server, no final body message), never a short 200 and never a hang. Every wait is bounded by
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
@@ -29,7 +30,7 @@ from sendfs.responses.file import FileResponse
 from sendfs.storages import Resource, StorageRegistry
 from sendfs.storages.local import LocalResource
 from tests.conftest import FAKE_AWS_ENV, free_port
-from tests.helpers import asgi_client, http_scope, lilya_app
+from tests.helpers import asgi_client, captured_logs, http_scope, lilya_app
 
 pytestmark = pytest.mark.anyio
 
@@ -344,18 +345,27 @@ class SilentEndpoint:
 
 
 @asynccontextmanager
-async def silent_endpoint() -> AsyncIterator[SilentEndpoint]:
-    endpoint = SilentEndpoint()
+async def loopback_endpoint(
+    handler: Callable[[SocketStream], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """Serve TCP connections on 127.0.0.1 with ``handler``; yields ``http://127.0.0.1:PORT``."""
     async with (
         await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
         anyio.create_task_group() as group,
     ):
-        endpoint.url = f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"
-        group.start_soon(listener.serve, endpoint.hold)
+        group.start_soon(listener.serve, handler)
         try:
-            yield endpoint
+            yield f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"
         finally:
             group.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def silent_endpoint() -> AsyncIterator[SilentEndpoint]:
+    endpoint = SilentEndpoint()
+    async with loopback_endpoint(endpoint.hold) as url:
+        endpoint.url = url
+        yield endpoint
 
 
 async def _open_error(endpoint_url: str) -> BackendError:
@@ -405,6 +415,91 @@ async def test_s3_endpoint_that_refuses_connections_is_a_502(fake_aws: None) -> 
     url = f"http://127.0.0.1:{free_port()}"
     assert await _status_from(url) == 502
     assert caused_by(await _open_error(url), ConnectionRefusedError)
+
+
+# -- (b') an http(s) origin that refuses, hangs or answers an error ---------------------------
+# fsspec's http filesystem turns every failure of its info call into FileNotFoundError; only a
+# 404 or 410 from the origin is a missing file.
+
+
+@dataclass
+class AnsweringEndpoint:
+    """An origin that answers every request with ``status`` and an empty body."""
+
+    status: int
+    url: str = ""
+    requests: int = 0
+
+    async def answer(self, stream: SocketStream) -> None:
+        async with stream:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += await stream.receive()
+            self.requests += 1
+            head = f"HTTP/1.1 {self.status} Whatever\r\nContent-Length: 0\r\n"
+            await stream.send(head.encode() + b"Connection: close\r\n\r\n")
+
+
+@asynccontextmanager
+async def answering_endpoint(status: int) -> AsyncIterator[AnsweringEndpoint]:
+    endpoint = AnsweringEndpoint(status)
+    async with loopback_endpoint(endpoint.answer) as url:
+        endpoint.url = url
+        yield endpoint
+
+
+async def _http_source_answer(url: str, **options: Any) -> httpx.Response:
+    """What an app serving the http(s) source ``url`` answers."""
+    registry = StorageRegistry()
+
+    async def endpoint() -> FileResponse:
+        return send_file(url, storage_options=options, registry=registry)
+
+    try:
+        with anyio.fail_after(HANG_GUARD):
+            async with asgi_client(lilya_app(endpoint)) as client:
+                return await client.get("/file")
+    finally:
+        await registry.aclose()
+
+
+@pytest.mark.parametrize(
+    ("origin_status", "status", "reason"),
+    [
+        (404, 404, "no object at {url!r} (HTTP 404)"),
+        (410, 404, "no object at {url!r} (HTTP 410)"),
+        (401, 403, "access to {url!r} denied (HTTP 401)"),
+        (403, 403, "access to {url!r} denied (HTTP 403)"),
+        (500, 502, "cannot open {url!r}: the origin answered HTTP 500"),
+    ],
+)
+async def test_an_http_origin_error_maps_to_its_own_status(
+    origin_status: int, status: int, reason: str
+) -> None:
+    async with answering_endpoint(origin_status) as origin:
+        with captured_logs() as records:
+            response = await _http_source_answer(f"{origin.url}/report.pdf?sig=SECRET")
+    assert origin.requests >= 1
+    assert response.status_code == status
+    shown = f"{origin.url}/report.pdf?***"  # the signature never reaches the logs
+    assert [r.getMessage() for r in records] == [
+        f"sendfs: HTTP {status}: " + reason.format(url=shown)
+    ]
+
+
+async def test_an_http_origin_that_refuses_connections_is_a_502_not_a_404() -> None:
+    response = await _http_source_answer(f"http://127.0.0.1:{free_port()}/report.pdf")
+    assert (response.status_code, response.text) == (502, "Bad Gateway")
+
+
+async def test_an_http_origin_that_never_answers_is_a_502_not_a_404() -> None:
+    import aiohttp
+
+    timeout = {"timeout": aiohttp.ClientTimeout(total=0.5)}
+    async with silent_endpoint() as silent:
+        response = await _http_source_answer(f"{silent.url}/report.pdf", client_kwargs=timeout)
+    assert silent.connections >= 1
+    assert (response.status_code, response.text) == (502, "Bad Gateway")
 
 
 # -- (c) a local read error ------------------------------------------------------------------
