@@ -288,7 +288,8 @@ class FileResponse(Response):
             await self._send_path(send, status, response_headers, path)
         elif plan.multipart is not None:
             body = self._multipart_body(resource, plan, chunk_size)
-            await self._send_body(send, receive, status, response_headers, body)
+            total = plan.multipart.content_length
+            await self._send_body(send, receive, status, response_headers, body, total)
         else:
             start, stop = (plan.ranges[0].start, plan.ranges[0].stop) if plan.ranges else (0, None)
             body = resource.iter_range(start, stop, chunk_size)
@@ -474,8 +475,9 @@ class FileResponse(Response):
             status: The response status.
             headers: The response fields.
             body: The chunks; closed on the way out.
-            length: The body's length when known; a body whose first chunk holds all of it
-                is sent in one message, with no stream to watch.
+            length: The body's length (its Content-Length) when known; a body whose first
+                chunk holds all of it is sent in one message, with no stream to watch, and a
+                body that passes it or ends short of it aborts the response.
 
         Raises:
             HTTPException: The source failed before the first byte.
@@ -497,7 +499,7 @@ class FileResponse(Response):
             async with anyio.create_task_group() as group:
                 group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
                 try:
-                    await _stream(send, first, body)
+                    await _stream(send, first, body, length)
                 except Exception as exc:  # noqa: BLE001 - re-raised below, not in a group
                     failure = exc
                 group.cancel_scope.cancel()
@@ -510,16 +512,27 @@ class FileResponse(Response):
     async def _multipart_body(
         resource: Resource, plan: Plan, chunk_size: int
     ) -> AsyncIterator[bytes]:
-        """The multipart body; each part's header travels with the part's first data chunk."""
+        """The multipart body; each part's header travels with the part's first data chunk.
+
+        Raises:
+            BackendError: A range yielded more or fewer bytes than it spans (its part would
+                carry another part's bytes under its own header).
+        """
         assert plan.multipart is not None
         for byte_range, part_header in zip(plan.ranges, plan.multipart.parts, strict=True):
             pending = part_header
+            received = 0
             async with closing_iterator(
                 resource.iter_range(byte_range.start, byte_range.stop, chunk_size)
             ) as chunks:
                 async for chunk in chunks:
+                    received += len(chunk)
                     yield pending + chunk if pending else chunk
                     pending = b""
+            if received != len(byte_range):
+                raise BackendError(
+                    f"the source sent {received} bytes for a range of {len(byte_range)}"
+                )
         yield plan.multipart.closing
 
 
@@ -570,13 +583,31 @@ async def closing_iterator(iterator: AsyncIterator[bytes]) -> AsyncIterator[Asyn
             await close()
 
 
-async def _stream(send: Send, first: bytes, rest: AsyncIterator[bytes]) -> None:
-    """Send ``first`` and then every chunk of ``rest``, ending with an empty final message."""
+async def _stream(send: Send, first: bytes, rest: AsyncIterator[bytes], length: int | None) -> None:
+    """Send ``first`` and then every chunk of ``rest``, ending with an empty final message.
+
+    Args:
+        send: The ASGI send callable.
+        first: The chunk already read.
+        rest: The chunks after it.
+        length: The Content-Length sent, if any: a body that would pass it, or that ends
+            short of it, raises before the offending chunk or the final message, so the server
+            aborts the connection whatever it checks itself.
+
+    Raises:
+        BackendError: The source yielded more or fewer bytes than ``length``.
+    """
     if first and not await _send_chunk(send, first, more_body=True):
         return
+    sent = len(first)
     async for chunk in rest:
+        sent += len(chunk)
+        if length is not None and sent > length:
+            raise BackendError(f"the source sent more than its {length} bytes")
         if not await _send_chunk(send, chunk, more_body=True):
             return
+    if length is not None and sent != length:
+        raise BackendError(f"the source ended after {sent} of its {length} bytes")
     await _send_chunk(send, b"", more_body=False)
 
 

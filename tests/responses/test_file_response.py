@@ -19,6 +19,7 @@ import pytest
 from sendfs import BackendError, FileResponse, UnknownScheme, send_file
 from sendfs.storages import FileInfo, ResourceBase
 from tests.helpers import (
+    Recorded,
     SpyRegistry,
     asgi_client,
     http_scope,
@@ -902,11 +903,12 @@ async def test_a_body_larger_than_a_chunk_streams_and_watches_for_a_disconnect(
     assert recorded.receive_calls == 2
 
 
-class OverlongResource(ResourceBase):
-    """Claims 3 bytes and yields more: a backend bug the response must not pass on."""
+class MisreportingResource(ResourceBase):
+    """Claims ``size`` bytes and yields ``pieces`` for any range: a backend bug the response
+    must not pass on."""
 
-    def __init__(self, pieces: list[bytes]) -> None:
-        self._info = FileInfo(size=3, name="overlong.bin")
+    def __init__(self, size: int, pieces: list[bytes]) -> None:
+        self._info = FileInfo(size=size, name="misreported.bin")
         self._pieces = pieces
 
     async def iter_range(
@@ -916,25 +918,62 @@ class OverlongResource(ResourceBase):
             yield piece
 
 
-class OverlongRegistry(SpyRegistry):
-    def __init__(self, pieces: list[bytes]) -> None:
+class MisreportingRegistry(SpyRegistry):
+    def __init__(self, size: int, pieces: list[bytes]) -> None:
         super().__init__()
+        self.size = size
         self.pieces = pieces
 
     async def open(self, source: Any, **options: Any) -> Any:
-        return OverlongResource(self.pieces)
+        return MisreportingResource(self.size, self.pieces)
+
+
+def misreported(size: int, *pieces: bytes) -> FileResponse:
+    return send_file("misreported.bin", registry=MisreportingRegistry(size, list(pieces)))
+
+
+def body_messages(recorded: Recorded) -> list[tuple[bytes, bool]]:
+    return [
+        (m["body"], m.get("more_body", False))
+        for m in recorded.messages
+        if m["type"] == "http.response.body"
+    ]
 
 
 async def test_a_source_longer_than_its_size_aborts_instead_of_sending_extra_bytes() -> None:
-    app = send_file("overlong.bin", registry=OverlongRegistry([b"abc", b"d"]))
-    recorded = await record_call(app, raises=True)
+    recorded = await record_call(misreported(3, b"abc", b"d"), raises=True)
     assert isinstance(recorded.error, BackendError)
     assert [m["type"] for m in recorded.messages] == ["http.response.start"]
 
 
+async def test_a_later_chunk_past_the_size_aborts_before_it_is_sent() -> None:
+    recorded = await record_call(misreported(6, b"ab", b"cd", b"efg"), raises=True)
+    assert isinstance(recorded.error, BackendError)
+    assert str(recorded.error) == "the source sent more than its 6 bytes"
+    assert body_messages(recorded) == [(b"ab", True), (b"cd", True)]
+
+
+async def test_a_source_shorter_than_its_size_aborts_instead_of_ending_the_body() -> None:
+    recorded = await record_call(misreported(6, b"ab", b"cd"), raises=True)
+    assert isinstance(recorded.error, BackendError)
+    assert str(recorded.error) == "the source ended after 4 of its 6 bytes"
+    assert body_messages(recorded) == [(b"ab", True), (b"cd", True)]  # no final message
+
+
+@pytest.mark.parametrize("piece", [b"x", b"xyz"], ids=["short", "long"])
+async def test_a_multipart_part_of_the_wrong_length_aborts_the_response(piece: bytes) -> None:
+    # Big enough for a multipart answer: framing larger than the file gets the whole file.
+    scope = http_scope([(b"range", b"bytes=0-1,5000-5001")])
+    recorded = await record_call(misreported(10_000, piece), scope, raises=True)
+    assert isinstance(recorded.error, BackendError)
+    assert str(recorded.error) == f"the source sent {len(piece)} bytes for a range of 2"
+    assert recorded.messages[0]["status"] == 206
+    assert all(more for _, more in body_messages(recorded))  # never a final message
+
+
 async def test_a_first_chunk_longer_than_the_size_is_a_502_before_any_byte() -> None:
     async def endpoint() -> FileResponse:
-        return send_file("overlong.bin", registry=OverlongRegistry([b"abcd"]))
+        return misreported(3, b"abcd")
 
     async with asgi_client(lilya_app(endpoint)) as client:
         response = await client.get("/file")
