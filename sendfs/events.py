@@ -24,6 +24,7 @@ import anyio
 
 from .storages.fileobj import is_file_object
 from .storages.paths import redact_url
+from .storages.registry import Resolved
 
 __all__ = ["DownloadEvent", "DownloadHook", "describe_source"]
 
@@ -85,6 +86,8 @@ def describe_source(source: Any) -> str:
         URL user info and queries are masked (``s3://***@bucket/key``,
         ``https://host/file?***``): they carry passwords and presigned signatures.
     """
+    if isinstance(source, Resolved):
+        return describe_source(source.target)
     if is_file_object(source):
         name = getattr(source, "name", None)
         label = os.path.basename(os.fsdecode(name)) if isinstance(name, str | bytes) else ""

@@ -324,7 +324,8 @@ def send_zip(
     Security:
         Archive names are checked so the archive extracts safely anywhere ("zip slip"), but
         sources are trusted: build them from request data only through
-        ``registry.locate(root, user_path)``, as :func:`send_from_storage` does.
+        ``registry.locate(root, user_path)``, whose result is a source, as
+        :func:`send_from_storage` does.
     """
     from ..storages.archive import ZipArchive  # the zip writer loads with the first archive
 

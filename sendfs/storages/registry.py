@@ -227,7 +227,9 @@ class StorageRegistry:
         """Decide which backend opens ``source``, without any I/O.
 
         Args:
-            source: A path, a URL or a binary file object.
+            source: A path, a URL, a binary file object, an async iterable of bytes, or what
+                :meth:`locate` returned (used as it is: its options, the confinement to its
+                root among them, take precedence over ``options``).
             **options: Backend options; they take precedence over a mount's.
 
         Raises:
@@ -236,6 +238,8 @@ class StorageRegistry:
             MissingDependency: A backend's package is not installed.
             UnsafePath: A mount path tries to leave its root.
         """
+        if isinstance(source, Resolved):
+            return Resolved(source.backend, source.target, {**options, **source.options})
         if is_file_object(source):
             return Resolved(self._fileobj, source, options)
         if isinstance(source, os.PathLike):

@@ -280,6 +280,10 @@ async def test_storage_files_hook(data: Path) -> None:
         ("memory://exports/a.csv", "memory://exports/a.csv"),
         (Path("/srv/a.txt"), "/srv/a.txt"),
         ("/srv/b.txt", "/srv/b.txt"),
+        (
+            StorageRegistry().locate("https://u:pw@host/files", "c.pdf"),
+            "https://***@host/files/c.pdf",
+        ),
     ],
 )
 def test_source_descriptions_never_carry_credentials(source: Any, described: str) -> None:

@@ -194,6 +194,23 @@ async def test_a_missing_entry_is_a_404_before_anything_is_sent(files: Path) -> 
     assert buffer.closed  # the file object measured before the failure was released
 
 
+async def test_entries_located_under_a_root_are_served_and_stay_confined(
+    files: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_bytes(b"secret")
+    (files / "leak.txt").symlink_to(outside)
+    registry = StorageRegistry()
+    _, archive = await download(
+        {"report.pdf": registry.locate(files, "report.pdf")}, download_name="r.zip"
+    )
+    assert archive.read("report.pdf") == b"%PDF-1.7 " * 1000
+    async with client({"leak.txt": registry.locate(files, "leak.txt")}) as app:
+        response = await app.get("/file")
+    assert response.status_code == 404
+    assert b"secret" not in response.content
+
+
 async def test_sources_never_reached_after_a_failure_are_closed_too(files: Path) -> None:
     closed = anyio.Event()
 

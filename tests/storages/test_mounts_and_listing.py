@@ -27,6 +27,7 @@ from sendfs.storages import FsspecBackend, LocalBackend, StorageRegistry
 from sendfs.storages.base import DirEntry
 from sendfs.storages.metadata import to_utc_datetime
 from tests.helpers import asgi_client
+from tests.storages.test_registry import read_all
 
 pytestmark = pytest.mark.anyio
 
@@ -185,6 +186,22 @@ async def test_located_symlink_leading_outside_the_root_is_refused_when_opened(
     # Without the root option the registry serves what it is given: the option is the guard.
     resource = await reg.open(str(root / "leak.txt"))
     await resource.aclose()
+
+
+async def test_a_located_source_opens_as_it_is_and_keeps_its_root(
+    reg: StorageRegistry, tmp_path: Path
+) -> None:
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"inside")
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    (root / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    assert await read_all(await reg.open(reg.locate(root, "a.txt"))) == b"inside"
+    leak = reg.locate(root, "leak.txt")
+    # The located root wins over an option given with it: the confinement cannot be undone.
+    assert reg.resolve(leak, root=str(tmp_path)).options == {"root": str(root)}
+    with pytest.raises(UnsafePath):
+        await reg.open(leak, root=str(tmp_path))
 
 
 # -- list: local -----------------------------------------------------------------------------
