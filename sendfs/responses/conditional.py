@@ -43,6 +43,24 @@ class Validators:
     etag: str | None
     last_modified: datetime | None
 
+    @classmethod
+    def current(cls, etag: str | None, last_modified: datetime | None, now: datetime) -> Validators:
+        """The validators as sent at ``now``: a modification time in the future becomes ``now``.
+
+        RFC 9110 section 8.8.2.1: an origin server must not send a Last-Modified later than
+        the message's date, and replaces a future one (a clock set wrong, a file touched with
+        a future date) with that date. Sent as it is, it would also defeat If-Modified-Since,
+        which ignores dates in the future.
+
+        Args:
+            etag: The strong entity tag (bare), or ``None``.
+            last_modified: The modification time, aware, or ``None``.
+            now: The time of the response, aware.
+        """
+        if last_modified is not None and last_modified > now:
+            last_modified = now
+        return cls(etag, last_modified)
+
 
 def parse_etags(value: str) -> list[ETag] | None:
     """Parse an If-Match / If-None-Match list.

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -27,12 +27,14 @@ from lilya.types import Message, Receive, Scope, Send
 from ..events import DownloadHook, Tracker, describe_source, emit
 from ..exceptions import BackendError, RedirectUnavailable, SendfsError
 from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
+from ..storages.metadata import to_utc_datetime
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from .conditional import Validators
 from .errors import http_error
 from .headers import (
     cache_control,
+    clean_filename,
     content_disposition,
     content_type,
     default_download_name,
@@ -351,7 +353,8 @@ class FileResponse(Response):
 
     def _validators(self, info: FileInfo) -> Validators:
         etag = info.etag if self.etag is True else (self.etag or None)
-        return Validators(etag, self.last_modified or info.mtime)
+        modified = to_utc_datetime(self.last_modified or info.mtime)
+        return Validators.current(etag, modified, datetime.now(timezone.utc))
 
     async def _sniff(self, resource: Resource) -> str | None:
         if not self.sniff_media_type or self.media_type or resource.info.size is None:
@@ -371,6 +374,14 @@ class FileResponse(Response):
         return sniffed
 
     def _media_type(self, info: FileInfo, sniffed: str | None = None) -> str:
+        """The representation's type.
+
+        A Content-Type in the caller's headers wins, so that multipart parts and the default
+        download name follow it too.
+        """
+        for name, value in self._caller_headers():
+            if name == b"content-type":
+                return value.decode("latin-1")
         return content_type(
             mimetype=self.media_type or sniffed,
             names=(self.filename, info.name),
@@ -379,7 +390,7 @@ class FileResponse(Response):
 
     def _disposition(self, info: FileInfo, media_type: str) -> str | None:
         kind = self.content_disposition_type or "inline"
-        name = self.filename or info.name
+        name = clean_filename(self.filename or info.name or "")
         if kind == "attachment" and not name:
             name = default_download_name(media_type)
         if not name:

@@ -23,7 +23,7 @@ __all__ = [
     "quote_etag",
 ]
 
-#: Longest file name put in Content-Disposition (most file systems stop at 255 bytes).
+#: Longest file name put in Content-Disposition, in UTF-8 bytes (where most file systems stop).
 MAX_FILENAME_LENGTH = 255
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -184,13 +184,19 @@ def _clean_media_type(value: str | None) -> str | None:
     return value
 
 
+def _truncate_utf8(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 encoding fits in ``limit`` bytes."""
+    return text.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+
+
 def _limit_length(name: str) -> str:
-    if len(name) <= MAX_FILENAME_LENGTH:
+    if len(name.encode("utf-8", "surrogatepass")) <= MAX_FILENAME_LENGTH:
         return name
     stem, dot, ext = name.rpartition(".")
     if dot and stem and len(ext) < 16:
-        return stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
-    return name[:MAX_FILENAME_LENGTH]
+        tail = "." + ext
+        return _truncate_utf8(stem, MAX_FILENAME_LENGTH - len(tail.encode("utf-8"))) + tail
+    return _truncate_utf8(name, MAX_FILENAME_LENGTH)
 
 
 def _ascii_fallback(name: str) -> str:
@@ -198,7 +204,9 @@ def _ascii_fallback(name: str) -> str:
     ascii_name = decomposed.encode("ascii", "ignore").decode("ascii")
     ascii_name = _NOT_ASCII_PRINTABLE.sub("", ascii_name).replace("%", "_").strip()
     # NFKD turns fullwidth solidus and friends into real separators: replace them again.
-    ascii_name = ascii_name.replace("/", "_").replace("\\", "_")
+    # A quote becomes an apostrophe: some clients keep the backslash of an escaped quote
+    # (RFC 6266 appendix D); the exact name then travels in filename*.
+    ascii_name = ascii_name.replace("/", "_").replace("\\", "_").replace('"', "'")
     if not ascii_name.strip(". "):
         return "download"
     if ascii_name.startswith(".") and not name.startswith("."):
@@ -214,14 +222,20 @@ def clean_filename(name: str) -> str:
     Control and format characters go (a bidirectional override, U+202E, can make a name show
     a fake extension), path separators become ``_`` (the name is a name, not a path), lone
     surrogates (undecodable bytes of a file name) become U+FFFD, and the result is cut to
-    :data:`MAX_FILENAME_LENGTH` characters keeping the extension.
+    :data:`MAX_FILENAME_LENGTH` UTF-8 bytes keeping the extension.
 
     Args:
         name: A download name, possibly from an untrusted source.
+
+    Returns:
+        The clean name, or ``""`` when nothing usable is left (only dots and spaces, like
+        ``..``): the caller then treats the download as nameless.
     """
     name = _SURROGATE.sub("\ufffd", name)
     name = _CONTROL.sub("", name).replace("/", "_").replace("\\", "_")
     name = "".join(c for c in name if unicodedata.category(c) not in _INVISIBLE).strip()
+    if not name.strip(". "):
+        return ""
     return _limit_length(name)
 
 

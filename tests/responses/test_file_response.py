@@ -7,7 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from datetime import datetime, timezone
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +436,57 @@ async def test_explicit_etag_and_last_modified_are_used(tmp_path: Path) -> None:
     assert response.headers["etag"] == '"v1"'
     assert response.headers["last-modified"] == "Thu, 06 May 2021 07:08:09 GMT"
     assert not_modified.status_code == 304
+
+
+async def test_a_modification_time_in_the_future_is_sent_as_the_response_time(
+    tmp_path: Path,
+) -> None:
+    # RFC 9110 8.8.2.1: never a Last-Modified later than the response; If-Modified-Since
+    # (which ignores future dates) then works with the date the client was given.
+    path = tmp_path / "from-the-future.bin"
+    path.write_bytes(b"abc")
+    future = datetime(2099, 1, 1, tzinfo=timezone.utc).timestamp()
+    os.utime(path, (future, future))
+
+    async def endpoint() -> FileResponse:
+        return send_file(path)
+
+    async with asgi_client(lilya_app(endpoint)) as client:
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        response = await client.get("/file")
+        after = datetime.now(timezone.utc)
+        last_modified = response.headers["last-modified"]
+        not_modified = await client.get("/file", headers={"If-Modified-Since": last_modified})
+    assert before <= parsedate_to_datetime(last_modified) <= after
+    assert not_modified.status_code == 304
+
+
+async def test_a_content_type_in_the_headers_labels_the_multipart_parts_too(
+    serve: Callable[..., httpx.AsyncClient],
+) -> None:
+    async with serve(headers={"Content-Type": "application/x-custom"}) as client:
+        whole = await client.get("/file")
+        ranges = await client.get("/file", headers={"Range": "bytes=0-9,20-29"})
+    assert whole.headers["content-type"] == "application/x-custom"
+    assert ranges.headers["content-type"].startswith("multipart/byteranges; boundary=")
+    parts = parse_multipart(ranges.headers["content-type"], ranges.content)
+    assert [p.headers["content-type"] for p in parts] == ["application/x-custom"] * 2
+
+
+@pytest.mark.parametrize(
+    ("as_attachment", "expected"),
+    [(True, 'attachment; filename="download.bin"'), (False, None)],
+)
+@pytest.mark.parametrize("name", ["..", "\n", "\u200b", " . "])
+async def test_a_download_name_with_nothing_usable_left_is_no_name(
+    name: str, as_attachment: bool, expected: str | None
+) -> None:
+    async def endpoint() -> FileResponse:
+        return send_file(io.BytesIO(b"abc"), download_name=name, as_attachment=as_attachment)
+
+    async with asgi_client(lilya_app(endpoint)) as client:
+        response = await client.get("/file")
+    assert response.headers.get("content-disposition") == expected
 
 
 async def test_etag_false_sends_no_etag(tmp_path: Path) -> None:

@@ -394,8 +394,9 @@ async def test_any_download_name_or_mimetype_gives_clean_headers(
         assert disposition is not None
         assert disposition.startswith(b"attachment")
     if disposition is not None:
-        # The name never grows without bound: cut to 255 characters, percent-encoded at most.
-        assert len(disposition) < 255 * 9 * 2 + 100
+        # The name never grows without bound: cut to 255 UTF-8 bytes, each percent-encoded
+        # at most in filename*, besides an ASCII fallback of at most 255 characters.
+        assert len(disposition) < 255 * 3 + 255 + 100
 
 
 # -- paths -----------------------------------------------------------------------------------

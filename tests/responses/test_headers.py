@@ -42,8 +42,8 @@ RFC_EXAMPLE = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
         pytest.param(
             "attachment",
             'say "hi".txt',
-            'attachment; filename="say \\"hi\\".txt"',
-            id="quotes-escaped",
+            "attachment; filename=\"say 'hi'.txt\"; filename*=UTF-8''say%20%22hi%22.txt",
+            id="quotes-become-apostrophes-in-the-fallback",
         ),
         pytest.param(
             "attachment", "a\\b.txt", 'attachment; filename="a_b.txt"', id="backslash-replaced"
@@ -173,16 +173,17 @@ def test_content_disposition(disposition: str, filename: str | None, expected: s
         pytest.param(
             "a" * 300 + "." + "x" * 20, "a" * 255, "a" * 255, id="extension-too-long-to-keep"
         ),
-        pytest.param("é" * 300 + ".txt", "e" * 251 + ".txt", "é" * 251 + ".txt", id="accents"),
+        # 2 and 3 bytes a character in UTF-8: 125 and 83 of them fit beside ".txt".
+        pytest.param("é" * 300 + ".txt", "e" * 125 + ".txt", "é" * 125 + ".txt", id="accents"),
         pytest.param(
             "⑽" * 100 + ".txt",
-            ("(10)" * 63)[:251] + ".txt",
-            "⑽" * 100 + ".txt",
+            ("(10)" * 83)[:251] + ".txt",
+            "⑽" * 83 + ".txt",
             id="fallback-longer-than-name",
         ),
     ],
 )
-def test_long_names_are_cut_to_255_characters_keeping_the_extension(
+def test_long_names_are_cut_to_255_utf8_bytes_keeping_the_extension(
     filename: str, fallback: str, exact: str
 ) -> None:
     value = content_disposition("attachment", filename)
@@ -191,6 +192,7 @@ def test_long_names_are_cut_to_255_characters_keeping_the_extension(
     assert match.group(1) == fallback
     assert len(match.group(1)) <= MAX_FILENAME_LENGTH
     assert unquote(match.group(2) or match.group(1)) == exact
+    assert len(exact.encode()) <= MAX_FILENAME_LENGTH
 
 
 @pytest.mark.parametrize(
@@ -199,7 +201,9 @@ def test_long_names_are_cut_to_255_characters_keeping_the_extension(
         pytest.param("report.pdf", "report.pdf", id="unchanged"),
         pytest.param("  padded.txt  ", "padded.txt", id="stripped"),
         pytest.param("a/b\\c", "a_b_c", id="separators"),
-        pytest.param("..", "..", id="dot-dot-is-just-a-name"),
+        pytest.param("..", "", id="dot-dot-is-no-name"),
+        pytest.param(" . . ", "", id="dots-and-spaces-are-no-name"),
+        pytest.param("..hidden", "..hidden", id="leading-dots-are-kept"),
         pytest.param("a\x00\r\n\tb", "ab", id="controls"),
         pytest.param("\ud800x", "\ufffdx", id="lone-surrogate"),
     ],
