@@ -204,12 +204,17 @@ def large_local(e2e_data: E2EData) -> Payload:
     return Payload(route=f"/large/{LARGE_NAME}", data=data)
 
 
+def put_s3_payload(data: E2EData, moto_endpoint: str, key: str, size: int) -> Payload:
+    """``size`` random bytes put in the e2e bucket under ``key``, behind ``/s3/<key>``."""
+    import boto3
+
+    body = secrets.token_bytes(size)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.put_object(Bucket=data.bucket, Key=key, Body=body)
+    return Payload(route=f"/s3/{key}", data=body)
+
+
 @pytest.fixture(scope="module")
 def medium_s3(e2e_data: E2EData, moto_endpoint: str) -> Payload:
     """8 MiB of random bytes in the e2e bucket, behind ``/s3/dir/medium.bin``."""
-    import boto3
-
-    data = secrets.token_bytes(MEDIUM_SIZE)
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    client.put_object(Bucket=e2e_data.bucket, Key=MEDIUM_S3_KEY, Body=data)
-    return Payload(route=f"/s3/{MEDIUM_S3_KEY}", data=data)
+    return put_s3_payload(e2e_data, moto_endpoint, MEDIUM_S3_KEY, MEDIUM_SIZE)
