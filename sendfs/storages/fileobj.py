@@ -58,10 +58,18 @@ def check_binary_file(source: object) -> None:
 
 
 def _seekable(obj: IO[bytes]) -> bool:
+    """Whether ``obj`` can seek: its ``seekable()``, else whether ``tell()`` works.
+
+    Objects with ``seek`` and ``tell`` but no ``seekable`` exist: Python 3.10's
+    ``SpooledTemporaryFile`` is one.
+    """
     try:
-        return bool(obj.seekable())
+        if hasattr(obj, "seekable"):
+            return bool(obj.seekable())
+        obj.tell()
     except (AttributeError, OSError, ValueError):
         return False
+    return callable(getattr(obj, "seek", None))
 
 
 def _measure(obj: IO[bytes]) -> tuple[int, int, os.stat_result | None]:

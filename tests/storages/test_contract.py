@@ -764,6 +764,38 @@ async def test_binary_file_truncated_after_open_raises_source_changed(
         await resource.aclose()
 
 
+class SeekWithoutSeekable:
+    """``seek`` and ``tell`` but no ``seekable()``, like Python 3.10's SpooledTemporaryFile."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buffer = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._buffer.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._buffer.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._buffer.tell()
+
+    def close(self) -> None:
+        self._buffer.close()
+
+
+async def test_a_file_object_without_seekable_but_with_seek_and_tell_serves_ranges(
+    storage_registry: StorageRegistry,
+) -> None:
+    source = SeekWithoutSeekable(CONTENT)
+    source.seek(100)
+    resource = await storage_registry.open(source)
+    try:
+        assert resource.info.size == SIZE - 100
+        assert b"".join(await read(resource, 200, 210, 4)) == CONTENT[300:310]
+    finally:
+        await resource.aclose()
+
+
 @pytest.mark.parametrize("rolled_over", [False, True])
 async def test_binary_spooled_temporary_file_serves_ranges(
     storage_registry: StorageRegistry, rolled_over: bool
