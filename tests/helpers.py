@@ -134,14 +134,45 @@ class Recorded:
     #: What the app raised (a server would abort the connection).
     error: Exception | None = None
 
+    @property
+    def status(self) -> int | None:
+        """The status of ``http.response.start``, if it was sent."""
+        starts = [m for m in self.messages if m["type"] == "http.response.start"]
+        return int(starts[0]["status"]) if starts else None
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        """The ``http.response.body`` messages."""
+        return [m for m in self.messages if m["type"] == "http.response.body"]
+
+    @property
+    def body_messages(self) -> int:
+        return len(self.bodies)
+
+    @property
+    def body(self) -> bytes:
+        """Every body byte sent, in order."""
+        return b"".join(m.get("body", b"") for m in self.bodies)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the final body message (``more_body`` false) was sent."""
+        return any(not m.get("more_body", False) for m in self.bodies)
+
 
 async def record_call(
-    app: Any, scope: dict[str, Any] | None = None, *, raises: bool = False
+    app: Any,
+    scope: dict[str, Any] | None = None,
+    *,
+    raises: bool = False,
+    on_body: Callable[[Recorded], Awaitable[None]] | None = None,
 ) -> Recorded:
     """Call ``app`` once for ``scope`` (default: ``GET /file``) and record what it sends.
 
     ``receive()`` answers the request and then waits forever, like a client that reads the
     whole response. With ``raises``, what the app raises is kept in ``error`` instead.
+    ``on_body(recorded)`` runs after each body message (to break something mid-stream). A
+    body message after the final one fails the call.
     """
     recorded = Recorded()
 
@@ -153,9 +184,13 @@ async def record_call(
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            assert not recorded.finished, "a body message after the final one"
         recorded.messages.append(message)
+        if message["type"] == "http.response.body" and on_body is not None:
+            await on_body(recorded)
 
-    with anyio.fail_after(10):  # a hang guard, not a timing assertion
+    with anyio.fail_after(30):  # a hang guard, not a timing assertion
         try:
             await app(scope if scope is not None else http_scope(), receive, send)
         except Exception as exc:

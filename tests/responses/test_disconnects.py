@@ -25,7 +25,7 @@ from sendfs import send_file
 from sendfs.responses.file import FileResponse, closing_iterator
 from sendfs.storages import FileInfo, Resource, StorageRegistry
 from sendfs.storages.s3 import S3Resource
-from tests.helpers import http_scope, lilya_app
+from tests.helpers import http_scope, lilya_app, record_call
 
 pytestmark = pytest.mark.anyio
 
@@ -160,29 +160,9 @@ async def aborted_download(app: Any, mode: str, headers: list[tuple[bytes, bytes
 
 async def full_download(app: Any, headers: list[tuple[bytes, bytes]] | None = None) -> bytes:
     """A client that reads the whole response."""
-    body = bytearray()
-    finished = False
-    request_sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal request_sent
-        if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal finished
-        if message["type"] == "http.response.body":
-            assert not finished
-            body.extend(message.get("body", b""))
-            finished = not message.get("more_body", False)
-
-    with anyio.fail_after(30):
-        await app(http_scope(headers), receive, send)
-    assert finished
-    return bytes(body)
+    recorded = await record_call(app, http_scope(headers))
+    assert recorded.finished
+    return recorded.body
 
 
 def open_fds() -> int:

@@ -30,7 +30,7 @@ from sendfs.responses.file import FileResponse
 from sendfs.storages import Resource, StorageRegistry
 from sendfs.storages.local import LocalResource
 from tests.conftest import FAKE_AWS_ENV, free_port
-from tests.helpers import asgi_client, captured_logs, http_scope, lilya_app
+from tests.helpers import Recorded, asgi_client, captured_logs, http_scope, lilya_app, record_call
 
 pytestmark = pytest.mark.anyio
 
@@ -49,50 +49,16 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- driving the app like a server -----------------------------------------------------------
 
 
-@dataclass
-class Transcript:
-    """What the app sent, and what it raised."""
-
-    status: int | None = None
-    body: bytearray = field(default_factory=bytearray)
-    body_messages: int = 0
-    finished: bool = False
-    error: BaseException | None = None
-
-
 async def drive(
-    app: Any, on_body: Any = None, headers: list[tuple[bytes, bytes]] | None = None
-) -> Transcript:
-    """Call ``app`` for ``GET /file``; ``on_body(transcript)`` runs after each body message."""
-    transcript = Transcript()
-    request_sent = False
+    app: Any,
+    on_body: Callable[[Recorded], Awaitable[None]] | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> Recorded:
+    """Call ``app`` for ``GET /file``, keeping what it raises (the server would abort).
 
-    async def receive() -> dict[str, Any]:
-        nonlocal request_sent
-        if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            transcript.status = message["status"]
-            return
-        assert not transcript.finished
-        transcript.body_messages += 1
-        transcript.body.extend(message.get("body", b""))
-        transcript.finished = not message.get("more_body", False)
-        if on_body is not None:
-            await on_body(transcript)
-
-    scope = http_scope(headers)
-    with anyio.fail_after(HANG_GUARD):
-        try:
-            await app(scope, receive, send)
-        except Exception as exc:  # the server would abort the connection
-            transcript.error = exc
-    return transcript
+    ``on_body(recorded)`` runs after each body message, to break something mid-stream.
+    """
+    return await record_call(app, http_scope(headers), raises=True, on_body=on_body)
 
 
 def caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
@@ -107,7 +73,7 @@ def caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
     return False
 
 
-def assert_aborted_after_first_byte(transcript: Transcript, size: int) -> None:
+def assert_aborted_after_first_byte(transcript: Recorded, size: int) -> None:
     """Headers and some bytes went out, then the error reached the server: no short 200."""
     assert transcript.status in (200, 206)
     assert transcript.body_messages >= 1
@@ -280,7 +246,7 @@ async def test_s3_server_dying_mid_response_aborts_it_instead_of_a_short_200(
                     registry=registry,
                 )
 
-            async def die_after_first_chunk(transcript: Transcript) -> None:
+            async def die_after_first_chunk(transcript: Recorded) -> None:
                 if transcript.body_messages == 1:
                     dying_s3.stop()
                     proxy.cut()
@@ -585,7 +551,7 @@ async def test_local_read_error_after_the_first_byte_aborts_the_response(
     async def endpoint() -> FileResponse:
         return send_file(local_file, chunk_size=MIB, registry=registry)
 
-    async def fail_disk_after_first_chunk(transcript: Transcript) -> None:
+    async def fail_disk_after_first_chunk(transcript: Recorded) -> None:
         if transcript.body_messages == 1:
             break_descriptor(registry.resources[-1], tmp_path)
 
@@ -639,7 +605,7 @@ async def test_s3_object_overwritten_between_multipart_parts_aborts_the_response
     async def endpoint() -> FileResponse:
         return send_file(f"s3://{bucket}/changing.bin", chunk_size=MIB, registry=registry)
 
-    async def overwrite_after_first_chunk(transcript: Transcript) -> None:
+    async def overwrite_after_first_chunk(transcript: Recorded) -> None:
         if transcript.body_messages == 1:
             s3_client.put_object(Bucket=bucket, Key="changing.bin", Body=NEW)
 
