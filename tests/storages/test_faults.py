@@ -256,7 +256,7 @@ async def test_s3_server_dying_mid_response_aborts_it_instead_of_a_short_200(
         await registry.aclose()
     assert transcript.status == 200
     assert_aborted_after_first_byte(transcript, len(EIGHT_MIB))
-    assert EIGHT_MIB.startswith(bytes(transcript.body))
+    assert EIGHT_MIB.startswith(transcript.body)
 
 
 async def test_s3_body_corrupted_on_the_way_aborts_before_its_last_byte(
@@ -557,7 +557,7 @@ async def test_local_read_error_after_the_first_byte_aborts_the_response(
 
     transcript = await drive(lilya_app(endpoint), fail_disk_after_first_chunk)
     assert_aborted_after_first_byte(transcript, len(LOCAL))
-    assert LOCAL.startswith(bytes(transcript.body))
+    assert LOCAL.startswith(transcript.body)
 
 
 # -- (d) an S3 object overwritten mid-download -----------------------------------------------
@@ -621,5 +621,5 @@ async def test_s3_object_overwritten_between_multipart_parts_aborts_the_response
     assert not transcript.finished
     assert caused_by(transcript.error, SourceChanged), repr(transcript.error)
     # Only the first part (and its old bytes) went out; nothing of the new version.
-    assert OLD[:MIB] in bytes(transcript.body)
-    assert NEW[2 * MIB : 2 * MIB + 64] not in bytes(transcript.body)
+    assert OLD[:MIB] in transcript.body
+    assert NEW[2 * MIB : 2 * MIB + 64] not in transcript.body

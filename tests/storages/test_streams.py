@@ -66,7 +66,7 @@ async def test_large_pieces_are_split_into_chunks() -> None:
 
     transcript = await drive(lilya_app(endpoint))
     assert transcript.finished
-    assert bytes(transcript.body) == bytes(1000)
+    assert transcript.body == bytes(1000)
     assert transcript.body_messages == 1000 // 64 + 1 + 1  # pieces, the remainder, the end
 
 
