@@ -134,8 +134,9 @@ def send_file(
             (``io.BytesIO``, a spooled temporary file, a file opened with ``"rb"``; served from
             its current position and closed afterwards), a URL: ``file://``, any fsspec
             protocol (``s3://bucket/key``, ``memory://...``) or a named mount (``media://...``),
-            or an async iterable of bytes (an async generator writing a CSV, say), served as
-            it is produced, once, without ranges or validators.
+            an async iterable of bytes (an async generator writing a CSV, say), served as
+            it is produced, once, without ranges or validators, or what
+            ``registry.locate(root, user_path)`` returned (confined to ``root``).
         mimetype: The Content-Type; guessed from the download name, the source's name, then
             the storage's record, else ``application/octet-stream``. ``text/*`` types get
             ``charset=utf-8``.
