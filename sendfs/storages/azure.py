@@ -19,6 +19,7 @@ from typing import Any
 
 from ..exceptions import BackendError, SourceChanged, SourceForbidden
 from .base import FileInfo, ResourceBase
+from .paths import redact_urls_in
 
 __all__ = ["AZURE_WINDOW", "AzureResource", "close_azure_filesystem", "is_azure_filesystem"]
 
@@ -129,7 +130,7 @@ class AzureResource(ResourceBase):
             return SourceChanged(f"az://{self._path} changed since it was opened")
         if status == 403 or type(exc).__name__ == "ClientAuthenticationError":
             return SourceForbidden(f"access to az://{self._path} denied")
-        return BackendError(f"az://{self._path}: download failed: {exc!r}")
+        return BackendError(f"az://{self._path}: download failed: {redact_urls_in(repr(exc))}")
 
     async def presign(
         self,

@@ -66,16 +66,17 @@ def _seekable(obj: IO[bytes]) -> bool:
     try:
         if hasattr(obj, "seekable"):
             return bool(obj.seekable())
-        obj.tell()
+        position = obj.tell()
     except (AttributeError, OSError, ValueError):
         return False
-    return callable(getattr(obj, "seek", None))
+    return isinstance(position, int) and callable(getattr(obj, "seek", None))
 
 
 def _measure(obj: IO[bytes]) -> tuple[int, int, os.stat_result | None]:
     """Return (start position, size from there, fstat of the backing file or None)."""
     base = obj.tell()
-    end = obj.seek(0, io.SEEK_END)
+    obj.seek(0, io.SEEK_END)
+    end = obj.tell()  # not seek()'s result: older file-like wrappers return None
     obj.seek(base)
     st: os.stat_result | None = None
     if _in_memory_spooled(obj):

@@ -41,7 +41,7 @@ from ..exceptions import (
 from .azure import AzureResource, close_azure_filesystem, is_azure_filesystem
 from .base import DirEntry, FileInfo, ReadHint, Resource, ResourceBase
 from .metadata import info_from_fsspec
-from .paths import redact_url
+from .paths import redact_url, redact_urls_in
 from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code
 
 __all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
@@ -98,7 +98,7 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
         return SourceNotFound(f"no object at {shown!r}")
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
         return SourceForbidden(f"access to {shown!r} denied")
-    return BackendError(f"cannot open {shown!r}: {exc!r}")
+    return BackendError(f"cannot open {shown!r}: {redact_urls_in(repr(exc))}")
 
 
 def _failure_behind_not_found(exc: BaseException) -> BaseException | None:
@@ -106,8 +106,9 @@ def _failure_behind_not_found(exc: BaseException) -> BaseException | None:
 
     fsspec's http filesystem raises ``FileNotFoundError`` for every failure of its info call
     and keeps the real one on ``__cause__``: an HTTP answer (aiohttp's ``ClientResponseError``
-    carries its ``status``), a refused connection or a timeout. Those are told apart here so
-    that an unreachable or failing origin is a 502, not a 404.
+    carries its ``status``), a refused or dropped connection, a timeout. Those are told apart
+    here so that an unreachable or failing origin is a 502, not a 404. Other storages' causes
+    (s3fs keeps botocore's ``NoSuchKey`` there) stay a missing object.
     """
     cause = exc.__cause__
     if not isinstance(exc, FileNotFoundError) or cause is None:
@@ -116,9 +117,14 @@ def _failure_behind_not_found(exc: BaseException) -> BaseException | None:
         return cause
     if isinstance(cause, FileNotFoundError | NotADirectoryError | PermissionError):
         return None
-    if isinstance(cause, OSError | asyncio.TimeoutError):
+    if isinstance(cause, OSError | asyncio.TimeoutError) or _is_aiohttp_error(cause):
         return cause
     return None
+
+
+def _is_aiohttp_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of aiohttp's (without importing aiohttp to ask)."""
+    return any(kind.__module__.split(".")[0] == "aiohttp" for kind in type(exc).__mro__)
 
 
 def _map_http_failure(failure: BaseException, shown: str) -> Exception:
@@ -128,8 +134,8 @@ def _map_http_failure(failure: BaseException, shown: str) -> Exception:
     request URL, query (a presigned signature) included.
     """
     status = getattr(failure, "status", None)
-    if status is None:
-        return BackendError(f"cannot open {shown!r}: {failure!r}")
+    if not isinstance(status, int):
+        return BackendError(f"cannot open {shown!r}: {redact_urls_in(repr(failure))}")
     if status in {404, 410}:
         return SourceNotFound(f"no object at {shown!r} (HTTP {status})")
     if status in {401, 403}:
@@ -142,11 +148,15 @@ def map_read_error(exc: BaseException, path: str) -> Exception:
 
     Args:
         exc: What the filesystem raised.
-        path: The object's path, for the message.
+        path: The object's path, for the message (for http(s) the whole URL: masked).
     """
+    shown = redact_url(path)
     if isinstance(exc, FileNotFoundError):
-        return SourceChanged(f"{path!r} disappeared while it was being read")
-    return BackendError(f"reading {path!r} failed: {exc!r}")
+        return SourceChanged(f"{shown!r} disappeared while it was being read")
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):  # an HTTP answer: its text would quote the whole URL
+        return BackendError(f"reading {shown!r} failed: the origin answered HTTP {status}")
+    return BackendError(f"reading {shown!r} failed: {redact_urls_in(repr(exc))}")
 
 
 class SyncFsResource(ResourceBase):
@@ -181,7 +191,8 @@ class SyncFsResource(ResourceBase):
             while offset < end:
                 data = await self._run(read, offset, min(chunk_size, end - offset))
                 if not data:
-                    raise SourceChanged(f"{self._path!r} shrank while it was being read")
+                    shown = redact_url(self._path)
+                    raise SourceChanged(f"{shown!r} shrank while it was being read")
                 offset += len(data)
                 yield data
         finally:
@@ -248,7 +259,7 @@ class AsyncFsResource(ResourceBase):
             except Exception as exc:
                 raise map_read_error(exc, self._path) from exc
             if len(data) != window_end - offset:
-                raise SourceChanged(f"{self._path!r} changed while it was being read")
+                raise SourceChanged(f"{redact_url(self._path)!r} changed while it was being read")
             offset = window_end
             if len(data) <= chunk_size:
                 yield data

@@ -12,9 +12,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..exceptions import UnsafePath
 
-__all__ = ["clean_relative_path", "redact_url", "safe_join"]
+__all__ = ["clean_relative_path", "redact_url", "redact_urls_in", "safe_join"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A URL inside free text (an error message): up to whitespace, a quote or a closing bracket.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]]+")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: Names Windows maps to devices, whatever the extension (``con.txt`` is the console too).
 _WINDOWS_DEVICES = frozenset(
@@ -114,3 +116,15 @@ def redact_url(url: str) -> str:
         netloc = "***@" + netloc.rpartition("@")[2]
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` with every URL in it passed through :func:`redact_url`.
+
+    For error messages of other libraries (aiohttp quotes the request URL, query included),
+    before they reach a log.
+
+    Args:
+        text: Free text, e.g. ``repr(exc)``.
+    """
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match[0]), text)

@@ -316,7 +316,7 @@ class StorageRegistry:
             root = _file_url_to_path(root)
         elif scheme is not None and ("?" in path or "#" in path):
             # fsspec reads URL queries as options (s3fs: ?versionId= serves old versions).
-            raise UnsafePath(f"{path!r} carries URL syntax (? or #) under {root!r}")
+            raise UnsafePath(f"{path!r} carries URL syntax (? or #) under {redact_url(root)!r}")
         resolved = self.resolve(safe_join(root, path), **options)
         return self._confined(resolved, root)
 

@@ -765,7 +765,8 @@ async def test_binary_file_truncated_after_open_raises_source_changed(
 
 
 class SeekWithoutSeekable:
-    """``seek`` and ``tell`` but no ``seekable()``, like Python 3.10's SpooledTemporaryFile."""
+    """``seek`` and ``tell`` but no ``seekable()``, like Python 3.10's SpooledTemporaryFile;
+    and a ``seek`` that returns nothing, like older file-like wrappers."""
 
     def __init__(self, data: bytes) -> None:
         self._buffer = io.BytesIO(data)
@@ -773,8 +774,8 @@ class SeekWithoutSeekable:
     def read(self, size: int = -1) -> bytes:
         return self._buffer.read(size)
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._buffer.seek(offset, whence)
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> None:
+        self._buffer.seek(offset, whence)
 
     def tell(self) -> int:
         return self._buffer.tell()
@@ -783,7 +784,7 @@ class SeekWithoutSeekable:
         self._buffer.close()
 
 
-async def test_a_file_object_without_seekable_but_with_seek_and_tell_serves_ranges(
+async def test_a_file_object_with_only_seek_and_tell_serves_ranges(
     storage_registry: StorageRegistry,
 ) -> None:
     source = SeekWithoutSeekable(CONTENT)

@@ -390,9 +390,14 @@ async def test_s3_endpoint_that_refuses_connections_is_a_502(fake_aws: None) -> 
 
 @dataclass
 class AnsweringEndpoint:
-    """An origin that answers every request with ``status`` and an empty body."""
+    """An origin that answers every GET with ``status`` and an empty body, or hangs up.
+
+    ``head``: what a HEAD gets instead, ``(status, Content-Length)``: a file that exists, so
+    that the failure comes with the first read. ``status`` 0 closes the connection unanswered.
+    """
 
     status: int
+    head: tuple[int, int] | None = None
     url: str = ""
     requests: int = 0
 
@@ -402,13 +407,20 @@ class AnsweringEndpoint:
             while b"\r\n\r\n" not in received:
                 received += await stream.receive()
             self.requests += 1
-            head = f"HTTP/1.1 {self.status} Whatever\r\nContent-Length: 0\r\n"
+            status, length = self.status, 0
+            if self.head is not None and received.startswith(b"HEAD "):
+                status, length = self.head
+            if status == 0:
+                return
+            head = f"HTTP/1.1 {status} Whatever\r\nContent-Length: {length}\r\n"
             await stream.send(head.encode() + b"Connection: close\r\n\r\n")
 
 
 @asynccontextmanager
-async def answering_endpoint(status: int) -> AsyncIterator[AnsweringEndpoint]:
-    endpoint = AnsweringEndpoint(status)
+async def answering_endpoint(
+    status: int, head: tuple[int, int] | None = None
+) -> AsyncIterator[AnsweringEndpoint]:
+    endpoint = AnsweringEndpoint(status, head)
     async with loopback_endpoint(endpoint.answer) as url:
         endpoint.url = url
         yield endpoint
@@ -461,11 +473,35 @@ async def test_an_http_origin_that_refuses_connections_is_a_502_not_a_404() -> N
 async def test_an_http_origin_that_never_answers_is_a_502_not_a_404() -> None:
     import aiohttp
 
-    timeout = {"timeout": aiohttp.ClientTimeout(total=0.5)}
+    timeout = {"timeout": aiohttp.ClientTimeout(total=0.5, connect=0.3)}
     async with silent_endpoint() as silent:
-        response = await _http_source_answer(f"{silent.url}/report.pdf", client_kwargs=timeout)
+        with captured_logs() as records:
+            response = await _http_source_answer(
+                f"{silent.url}/report.pdf?sig=SECRET", client_kwargs=timeout
+            )
     assert silent.connections >= 1
     assert (response.status_code, response.text) == (502, "Bad Gateway")
+    [record] = records
+    assert "SECRET" not in record.getMessage()  # aiohttp's text quotes the URL: masked
+
+
+async def test_an_http_origin_that_hangs_up_is_a_502_not_a_404() -> None:
+    async with answering_endpoint(0) as origin:
+        response = await _http_source_answer(f"{origin.url}/report.pdf")
+    assert origin.requests >= 1
+    assert (response.status_code, response.text) == (502, "Bad Gateway")
+
+
+async def test_an_http_read_failing_after_the_open_is_logged_without_the_signature() -> None:
+    # HEAD says the file exists (1000 bytes); the GET of its bytes gets a 500.
+    async with answering_endpoint(500, head=(200, 1000)) as origin:
+        with captured_logs() as records:
+            response = await _http_source_answer(f"{origin.url}/report.pdf?sig=SECRET")
+    assert response.status_code == 502
+    shown = f"{origin.url}/report.pdf?***"
+    assert [r.getMessage() for r in records] == [
+        f"sendfs: HTTP 502: reading {shown!r} failed: the origin answered HTTP 500"
+    ]
 
 
 # -- (c) a local read error ------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sendfs.exceptions import SourceNotFound, UnsafePath
-from sendfs.storages.paths import clean_relative_path, safe_join
+from sendfs.storages import StorageRegistry
+from sendfs.storages.paths import clean_relative_path, redact_url, redact_urls_in, safe_join
 
 ACCEPTED = [
     ("a", "a"),
@@ -139,3 +140,38 @@ def test_safe_join_never_reaches_a_sibling_sharing_the_root_prefix(path: str) ->
 
 def test_unsafe_path_is_a_source_not_found() -> None:
     assert issubclass(UnsafePath, SourceNotFound)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("s3://AKIA:secret@bucket/key.bin", "s3://***@bucket/key.bin"),
+        ("https://host/f.pdf?X-Amz-Signature=abc", "https://host/f.pdf?***"),
+        ("https://u:p@host/f?sig=x#frag", "https://***@host/f?***"),
+        ("memory://exports/a.csv", "memory://exports/a.csv"),
+        ("/srv/a.txt", "/srv/a.txt"),
+    ],
+)
+def test_redact_url_masks_user_info_and_query(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_urls_in_masks_every_url_quoted_in_an_error_text() -> None:
+    text = (
+        "ClientResponseError(RequestInfo(url=URL('https://h/f?X-Amz-Signature=S'), "
+        'real_url=URL("https://u:pw@h/g?sig=T")), status=500) and ftp://a:b@c/d.txt'
+    )
+    assert redact_urls_in(text) == (
+        "ClientResponseError(RequestInfo(url=URL('https://h/f?***'), "
+        'real_url=URL("https://***@h/g?***")), status=500) and ftp://***@c/d.txt'
+    )
+    assert redact_urls_in("no URL here, not even a://") == "no URL here, not even a://"
+
+
+def test_a_refused_path_under_a_mount_does_not_quote_the_mounts_credentials() -> None:
+    registry = StorageRegistry()
+    registry.mount("media", "https://user:PASSWORD@cdn.example.com/files?sig=SECRET")
+    with pytest.raises(UnsafePath) as caught:
+        registry.locate("media", "a?b.txt")
+    assert "PASSWORD" not in str(caught.value)
+    assert "SECRET" not in str(caught.value)
