@@ -230,7 +230,7 @@ class FileResponse(Response):
         return await self._open_with(None)
 
     def _read_hint(self, method: str, headers: dict[str, str]) -> ReadHint | None:
-        if self.sniff_media_type and not self.media_type:
+        if self._sniffs():
             return None  # sniffing reads the first bytes, not the planned range
         if self.redirect:
             return None  # the storage will send the bytes: open without starting a body
@@ -357,7 +357,7 @@ class FileResponse(Response):
         return Validators.current(etag, modified, datetime.now(timezone.utc))
 
     async def _sniff(self, resource: Resource) -> str | None:
-        if not self.sniff_media_type or self.media_type or resource.info.size is None:
+        if not self._sniffs() or resource.info.size is None:
             return None
         import magic  # python-magic; send_file() checked that it is installed
 
@@ -373,15 +373,25 @@ class FileResponse(Response):
         sniffed: str = magic.from_buffer(head, mime=True)
         return sniffed
 
-    def _media_type(self, info: FileInfo, sniffed: str | None = None) -> str:
-        """The representation's type.
+    def _given_media_type(self) -> str | None:
+        """A Content-Type in the caller's headers.
 
-        A Content-Type in the caller's headers wins, so that multipart parts and the default
-        download name follow it too.
+        It wins over every other source of the type, so that multipart parts and the default
+        download name follow it too, and nothing is read to sniff one.
         """
         for name, value in self._caller_headers():
             if name == b"content-type":
                 return value.decode("latin-1")
+        return None
+
+    def _sniffs(self) -> bool:
+        """Whether the type is read from the body: asked for, and given nowhere else."""
+        return self.sniff_media_type and not self.media_type and not self._given_media_type()
+
+    def _media_type(self, info: FileInfo, sniffed: str | None = None) -> str:
+        given = self._given_media_type()
+        if given:
+            return given
         return content_type(
             mimetype=self.media_type or sniffed,
             names=(self.filename, info.name),

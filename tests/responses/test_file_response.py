@@ -593,6 +593,29 @@ async def test_sniffing_reads_nothing_for_a_304(tmp_path: Path, spy: SpyRegistry
     assert spy.reads == [(0, 2048), (0, 4)]
 
 
+async def test_a_content_type_in_the_headers_means_no_sniffing(
+    tmp_path: Path, spy: SpyRegistry
+) -> None:
+    pytest.importorskip("magic")
+    path = tmp_path / "doc"
+    path.write_bytes(b"%PDF-1.4\n" + b"x" * 5000)
+
+    async def endpoint() -> FileResponse:
+        return send_file(
+            path,
+            deduce_media_type_from_body=True,
+            headers={"Content-Type": "application/x-report"},
+            registry=spy,
+        )
+
+    async with asgi_client(lilya_app(endpoint)) as client:
+        head = await client.head("/file")
+        ranged = await client.get("/file", headers={"Range": "bytes=0-3"})
+    assert head.headers["content-type"] == "application/x-report"
+    assert ranged.headers["content-type"] == "application/x-report"
+    assert spy.reads == [(0, 4)]  # the range only: nothing read to sniff
+
+
 async def test_empty_file_is_200_and_any_range_is_416(tmp_path: Path) -> None:
     path = tmp_path / "empty.bin"
     path.write_bytes(b"")
