@@ -98,7 +98,20 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
         return SourceNotFound(f"no object at {shown!r}")
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
         return SourceForbidden(f"access to {shown!r} denied")
-    return BackendError(f"cannot open {shown!r}: {redact_urls_in(repr(exc))}")
+    return BackendError(f"cannot open {shown!r}: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    """What failed, for a message that may be logged.
+
+    An HTTP answer (aiohttp's ``ClientResponseError`` carries its ``status``) is told by its
+    status alone, as its text quotes the whole request URL, query (a signature) included; any
+    other error by its repr with the URLs in it masked.
+    """
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return f"the origin answered HTTP {status}"
+    return redact_urls_in(repr(exc))
 
 
 def _failure_behind_not_found(exc: BaseException) -> BaseException | None:
@@ -128,19 +141,13 @@ def _is_aiohttp_error(exc: BaseException) -> bool:
 
 
 def _map_http_failure(failure: BaseException, shown: str) -> Exception:
-    """The sendfs error for a failure found by :func:`_failure_behind_not_found`.
-
-    An HTTP answer is described by its status alone: aiohttp's error text quotes the whole
-    request URL, query (a presigned signature) included.
-    """
+    """The sendfs error for a failure found by :func:`_failure_behind_not_found`."""
     status = getattr(failure, "status", None)
-    if not isinstance(status, int):
-        return BackendError(f"cannot open {shown!r}: {redact_urls_in(repr(failure))}")
     if status in {404, 410}:
         return SourceNotFound(f"no object at {shown!r} (HTTP {status})")
     if status in {401, 403}:
         return SourceForbidden(f"access to {shown!r} denied (HTTP {status})")
-    return BackendError(f"cannot open {shown!r}: the origin answered HTTP {status}")
+    return BackendError(f"cannot open {shown!r}: {_describe(failure)}")
 
 
 def map_read_error(exc: BaseException, path: str) -> Exception:
@@ -153,10 +160,7 @@ def map_read_error(exc: BaseException, path: str) -> Exception:
     shown = redact_url(path)
     if isinstance(exc, FileNotFoundError):
         return SourceChanged(f"{shown!r} disappeared while it was being read")
-    status = getattr(exc, "status", None)
-    if isinstance(status, int):  # an HTTP answer: its text would quote the whole URL
-        return BackendError(f"reading {shown!r} failed: the origin answered HTTP {status}")
-    return BackendError(f"reading {shown!r} failed: {redact_urls_in(repr(exc))}")
+    return BackendError(f"reading {shown!r} failed: {_describe(exc)}")
 
 
 class SyncFsResource(ResourceBase):

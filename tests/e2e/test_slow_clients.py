@@ -71,8 +71,8 @@ def test_clients_that_stop_reading_do_not_fill_the_servers_memory(
     pid = uvicorn_server.process.pid
     route = {"local": large_local, "s3": slow_s3}[kind].route
     # Warm up: the first download of a kind loads modules and opens pools.
-    with ExitStack() as warm:
-        warm.enter_context(stalled_client(uvicorn_server.url, route))
+    with stalled_client(uvicorn_server.url, route):
+        pass
     baseline = stalled_usage(pid)
     with ExitStack() as clients:
         for _ in range(CLIENTS):
