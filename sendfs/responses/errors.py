@@ -18,6 +18,7 @@ import logging
 from lilya.exceptions import HTTPException as LilyaHTTPException
 
 from ..exceptions import BackendError, SendfsError, SourceChanged, SourceForbidden, SourceNotFound
+from ..storages.paths import redact_urls_in
 
 __all__ = ["http_error", "status_for"]
 
@@ -69,11 +70,13 @@ def http_error(exc: SendfsError) -> Exception:
         a configuration error, which propagates and which the server logs as a 500.
 
     Security:
-        The logged message names the source with user info and query masked; it quotes the
-        storage's own error text (botocore, aiohttp, ``OSError``) as it came.
+        Every URL in the logged message has its user info and query masked, a third-party
+        backend's included; the storage's own error text (botocore, ``OSError``) is quoted.
     """
     status = status_for(exc)
     if status is None:
         return exc
-    logger.log(_LOG_LEVELS.get(status, logging.DEBUG), "sendfs: HTTP %d: %s", status, exc)
+    # Backends mask the URLs they quote; this is the last gate, for those that do not.
+    message = redact_urls_in(str(exc))
+    logger.log(_LOG_LEVELS.get(status, logging.DEBUG), "sendfs: HTTP %d: %s", status, message)
     return _exception_class()(status_code=status, detail=http.HTTPStatus(status).phrase)

@@ -65,6 +65,22 @@ async def test_a_failure_before_the_first_byte_is_logged_with_its_status_and_rea
     assert record.getMessage() == f"sendfs: HTTP {status}: {error}"
 
 
+async def test_urls_in_a_third_party_backends_message_are_masked_in_the_log() -> None:
+    error = BackendError("cannot open 'https://u:PASSWORD@host/x?sig=SECRET': timed out")
+    registry = StorageRegistry()
+    registry.register("broken", FailingBackend(error))
+
+    async def endpoint() -> FileResponse:
+        return send_file("broken://x", registry=registry)
+
+    with captured_logs() as records:
+        async with asgi_client(lilya_app(endpoint)) as client:
+            await client.get("/file")
+    assert [r.getMessage() for r in records] == [
+        "sendfs: HTTP 502: cannot open 'https://***@host/x?***': timed out"
+    ]
+
+
 async def test_a_missing_local_file_is_logged_at_debug_only(tmp_path: Path) -> None:
     async def endpoint() -> FileResponse:
         return send_file(tmp_path / "absent.txt")
