@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sendfs import FileResponse, send_file
@@ -37,6 +38,20 @@ class FailingBackend:
         raise self.error
 
 
+async def failing_call(error: SendfsError) -> tuple[httpx.Response, list[logging.LogRecord]]:
+    """GET a source whose backend raises ``error``; the answer and what was logged."""
+    registry = StorageRegistry()
+    registry.register("broken", FailingBackend(error))
+
+    async def endpoint() -> FileResponse:
+        return send_file("broken://x", registry=registry)
+
+    with captured_logs() as records:
+        async with asgi_client(lilya_app(endpoint)) as client:
+            response = await client.get("/file")
+    return response, records
+
+
 @pytest.mark.parametrize(
     ("error", "status", "level"),
     [
@@ -49,15 +64,7 @@ class FailingBackend:
 async def test_a_failure_before_the_first_byte_is_logged_with_its_status_and_reason(
     error: SendfsError, status: int, level: int
 ) -> None:
-    registry = StorageRegistry()
-    registry.register("broken", FailingBackend(error))
-
-    async def endpoint() -> FileResponse:
-        return send_file("broken://x", registry=registry)
-
-    with captured_logs() as records:
-        async with asgi_client(lilya_app(endpoint)) as client:
-            response = await client.get("/file")
+    response, records = await failing_call(error)
     assert response.status_code == status
     assert "broken://x" not in response.text  # the reason is for the logs, not the client
     [record] = records
@@ -67,15 +74,7 @@ async def test_a_failure_before_the_first_byte_is_logged_with_its_status_and_rea
 
 async def test_urls_in_a_third_party_backends_message_are_masked_in_the_log() -> None:
     error = BackendError("cannot open 'https://u:PASSWORD@host/x?sig=SECRET': timed out")
-    registry = StorageRegistry()
-    registry.register("broken", FailingBackend(error))
-
-    async def endpoint() -> FileResponse:
-        return send_file("broken://x", registry=registry)
-
-    with captured_logs() as records:
-        async with asgi_client(lilya_app(endpoint)) as client:
-            await client.get("/file")
+    _, records = await failing_call(error)
     assert [r.getMessage() for r in records] == [
         "sendfs: HTTP 502: cannot open 'https://***@host/x?***': timed out"
     ]
