@@ -6,8 +6,8 @@ from that answer (a 304 included) and its body is kept for the range the respons
 Without a hint (HEAD, multipart ranges, If-Range), ``head_object`` opens it.
 
 Every other byte range is ONE streaming ``get_object`` request, ``Range: bytes=a-b``, pinned to the
-object seen at open time (``VersionId`` when the bucket is versioned, else ``IfMatch`` with its
-ETag), its body iterated in large chunks and closed in ``finally``. A range never downloads more
+object seen at open time (``IfMatch`` with its ETag, and ``VersionId`` too when the bucket is
+versioned), its body iterated in large chunks and closed in ``finally``. A range never downloads more
 than it asks for, and an object overwritten mid-download makes the read fail instead of mixing
 bytes of two versions.
 
@@ -226,7 +226,9 @@ class S3Resource(ResourceBase):
         version = self._info.version or path_version
         if version:
             kwargs["VersionId"] = version
-        elif self._info.etag:
+        if self._info.etag:
+            # Also with a version: on a bucket whose versioning is suspended the version is
+            # "null", and an overwrite replaces that version in place.
             kwargs["IfMatch"] = f'"{self._info.etag}"'
         return kwargs
 
