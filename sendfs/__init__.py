@@ -11,6 +11,7 @@ from .exceptions import (
     SourceForbidden,
     SourceIsDirectory,
     SourceNotFound,
+    StorageBusy,
     UnknownScheme,
     UnsafePath,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SourceForbidden",
     "SourceIsDirectory",
     "SourceNotFound",
+    "StorageBusy",
     "StorageFiles",
     "StorageRegistry",
     "Stream",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .exceptions import SendfsError
+from .responses.file import DEFAULT_SEND_TIMEOUT, DEFAULT_STORAGE_TIMEOUT
 from .responses.static import StorageFiles
 from .storages.registry import StorageRegistry
 
@@ -37,6 +38,17 @@ def _option(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _seconds(text: str) -> float:
+    """Parse a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sendfs`` command."""
     parser = argparse.ArgumentParser(
@@ -55,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listing", action="store_true", help="list directories as HTML")
     serve.add_argument("--html", action="store_true", help="serve index.html for directories")
     serve.add_argument("--max-age", type=int, default=None, help="Cache-Control max-age, seconds")
+    serve.add_argument(
+        "--send-timeout",
+        type=_seconds,
+        default=DEFAULT_SEND_TIMEOUT,
+        metavar="SECONDS",
+        help="cut off a client that takes no data for this long (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--storage-timeout",
+        type=_seconds,
+        default=DEFAULT_STORAGE_TIMEOUT,
+        metavar="SECONDS",
+        help="answer 503 when the storage does not start answering in this long "
+        "(default: %(default)s)",
+    )
     serve.add_argument(
         "--option",
         "-o",
@@ -110,6 +137,8 @@ def serve(args: argparse.Namespace) -> int:
             storage_options=options,
             registry=registry,
             max_age=args.max_age,
+            send_timeout=args.send_timeout,
+            storage_timeout=args.storage_timeout,
         )
         sock = _bind(args.host, args.port)
     except (SendfsError, OSError, ValueError, TypeError) as exc:

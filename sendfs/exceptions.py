@@ -11,7 +11,8 @@ Every error is a :class:`SendfsError`::
     ├── MissingDependency     an optional dependency is not installed (also an ImportError)
     ├── RedirectUnavailable   redirect="required" but the storage cannot presign this source
     └── BackendError          the storage failed or could not be reached (HTTP 502)
-        └── SourceChanged     the object changed while it was being read
+        ├── SourceChanged     the object changed while it was being read (HTTP 503)
+        └── StorageBusy       the storage did not start answering in time (HTTP 503)
 
 Errors of the libraries underneath (``OSError``, botocore, aiohttp) are mapped into this tree at
 the backend boundary with ``raise ... from exc``, so the original stays on ``__cause__``. The
@@ -29,6 +30,7 @@ __all__ = [
     "SourceForbidden",
     "SourceIsDirectory",
     "SourceNotFound",
+    "StorageBusy",
     "UnknownScheme",
     "UnsafePath",
 ]
@@ -87,3 +89,11 @@ class BackendError(SendfsError):
 
 class SourceChanged(BackendError):
     """The object changed while it was being served (its ETag, version or size moved)."""
+
+
+class StorageBusy(BackendError):
+    """The storage did not start answering within the response's ``storage_timeout``.
+
+    Most often every connection of the storage's pool is taken (by other downloads, some of
+    them perhaps from clients that stopped reading); a retry a few seconds later may get one.
+    """

@@ -12,10 +12,11 @@ client sees a body shorter than its Content-Length, never a silently truncated 2
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from lilya.responses import Response
 from lilya.types import Message, Receive, Scope, Send
 
 from ..events import DownloadHook, Tracker, describe_source, emit
-from ..exceptions import BackendError, RedirectUnavailable, SendfsError
+from ..exceptions import BackendError, RedirectUnavailable, SendfsError, StorageBusy
 from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
 from ..storages.metadata import to_utc_datetime
 from ..storages.registry import StorageRegistry
@@ -53,6 +54,16 @@ _Headers = list[tuple[bytes, bytes]]
 
 #: Lifetime of presigned redirect URLs when the caller does not say, in seconds.
 DEFAULT_EXPIRES = 300
+
+#: How long one body message may wait for the client to take the previous ones, in seconds
+#: (nginx's ``send_timeout``). A message is at most one chunk.
+DEFAULT_SEND_TIMEOUT = 60.0
+
+#: How long the storage may take to start answering a read (a free connection in its pool,
+#: then its first bytes), in seconds.
+DEFAULT_STORAGE_TIMEOUT = 10.0
+
+logger = logging.getLogger("sendfs")
 
 #: How much of the body python-magic sees when the media type is sniffed.
 SNIFF_LENGTH = 2048
@@ -108,6 +119,13 @@ class FileResponse(Response):
             ``"required"`` raises :class:`~sendfs.exceptions.RedirectUnavailable` instead of
             streaming. Conditional requests are still answered here (304, 412).
         expires: Lifetime of a presigned URL in seconds.
+        send_timeout: Seconds one body message may wait for the client to take the ones
+            before it; past that the response is aborted and its storage stream released.
+            ``None`` waits for ever.
+        storage_timeout: Seconds the storage may take to start answering each read (a
+            connection from its pool, then the first bytes): past that, a 503 with
+            ``Retry-After`` before the response starts, an aborted response after.
+            ``None`` waits for ever.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> FileResponse:
@@ -142,6 +160,8 @@ class FileResponse(Response):
         on_complete: DownloadHook | None = None,
         redirect: bool | str = False,
         expires: int = DEFAULT_EXPIRES,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
     ) -> None:
         if content_disposition_type is not None and not is_token(content_disposition_type):
             raise ValueError(f"{content_disposition_type!r} is not a disposition type")
@@ -163,6 +183,8 @@ class FileResponse(Response):
         self.on_complete = on_complete
         self.redirect = redirect
         self.expires = expires
+        self.send_timeout = send_timeout
+        self.storage_timeout = storage_timeout
         # Lilya's make_headers() mutates what it is given and adds Content-Type: give it a copy
         # and keep only the caller's fields (and cookies set later with set_cookie()).
         saved_media_type, self.media_type = self.media_type, None
@@ -175,16 +197,21 @@ class FileResponse(Response):
         """Answer one HTTP request."""
         method = str(scope.get("method", "GET")).upper()
         hooks = self._hooks()
-        if not hooks:
-            await self._serve(method, scope, receive, send, None)
-        else:
-            tracker = Tracker(self.source, method)
-            try:
-                await self._serve(method, scope, receive, tracker.wrap(send), tracker)
-            except BaseException as exc:
+        tracker = Tracker(self.source, method) if hooks else None
+        try:
+            await self._serve(method, scope, receive, send, tracker)
+        except ClientStalled as exc:
+            # Client-made: INFO at most. Returning without the final message makes the server
+            # close the connection, as after any failure once the response has started.
+            logger.info("sendfs: %s; response aborted: %s", exc, describe_source(self.source))
+            if tracker is not None:
                 tracker.error = exc
-                raise
-            finally:
+        except BaseException as exc:
+            if tracker is not None:
+                tracker.error = exc
+            raise
+        finally:
+            if tracker is not None:
                 await emit(hooks, tracker.event())
         if self.background is not None and method != "HEAD":
             await self.background()
@@ -197,6 +224,8 @@ class FileResponse(Response):
     async def _serve(
         self, method: str, scope: Scope, receive: Receive, send: Send, tracker: Tracker | None
     ) -> None:
+        if tracker is not None:
+            send = tracker.wrap(send)
         resource = await self._open(method, request_headers(scope))
         try:
             await self._respond(resource, method, scope, receive, send, tracker)
@@ -245,9 +274,29 @@ class FileResponse(Response):
 
     async def _open_with(self, hint: ReadHint | None) -> Resource:
         try:
-            return await self.registry.open(self.source, read_hint=hint, **self.storage_options)
+            with self._storage_deadline("opening"):
+                return await self.registry.open(self.source, read_hint=hint, **self.storage_options)
         except SendfsError as exc:
             raise http_error(exc) from exc
+
+    @contextmanager
+    def _storage_deadline(self, doing: str) -> Iterator[None]:
+        """Bound a wait for the storage's answer by ``storage_timeout``.
+
+        Args:
+            doing: What is waited for, for the message.
+
+        Raises:
+            StorageBusy: The storage did not answer in time.
+        """
+        with anyio.move_on_after(self.storage_timeout) as deadline:
+            yield
+        if deadline.cancelled_caught:
+            source = describe_source(self.source)
+            raise StorageBusy(
+                f"the storage took over {self.storage_timeout} s {doing} {source} "
+                "(every connection of its pool in use?)"
+            )
 
     async def _respond(
         self,
@@ -501,11 +550,15 @@ class FileResponse(Response):
                 body that passes it or ends short of it aborts the response.
 
         Raises:
-            HTTPException: The source failed before the first byte.
+            HTTPException: The source failed (or did not answer within ``storage_timeout``)
+                before the first byte.
+            ClientStalled: A message waited longer than ``send_timeout``.
         """
+        send = bounded_send(send, self.send_timeout)
         async with closing_iterator(body):
             try:
-                first = await anext(body, b"")
+                with self._storage_deadline("reading"):
+                    first = await anext(body, b"")
                 if length is not None and len(first) > length:
                     raise BackendError(f"the source sent more than its {length} bytes")
             except SendfsError as exc:
@@ -529,15 +582,15 @@ class FileResponse(Response):
                 # body shorter than Content-Length.
                 raise failure
 
-    @staticmethod
     async def _multipart_body(
-        resource: Resource, plan: Plan, chunk_size: int
+        self, resource: Resource, plan: Plan, chunk_size: int
     ) -> AsyncIterator[bytes]:
         """The multipart body; each part's header travels with the part's first data chunk.
 
         Raises:
             BackendError: A range yielded more or fewer bytes than it spans (its part would
                 carry another part's bytes under its own header).
+            StorageBusy: The storage took longer than ``storage_timeout`` to start a part.
         """
         assert plan.multipart is not None
         for byte_range, part_header in zip(plan.ranges, plan.multipart.parts, strict=True):
@@ -546,7 +599,9 @@ class FileResponse(Response):
             async with closing_iterator(
                 resource.iter_range(byte_range.start, byte_range.stop, chunk_size)
             ) as chunks:
-                async for chunk in chunks:
+                with self._storage_deadline("reading"):  # each part is a request of its own
+                    opening = await anext(chunks, None)
+                async for chunk in _prepend(opening, chunks):
                     received += len(chunk)
                     yield pending + chunk if pending else chunk
                     pending = b""
@@ -602,6 +657,41 @@ async def closing_iterator(iterator: AsyncIterator[bytes]) -> AsyncIterator[Asyn
         close = getattr(iterator, "aclose", None)
         if close is not None:
             await close()
+
+
+class ClientStalled(Exception):
+    """The client took no body message for ``send_timeout`` seconds."""
+
+
+def bounded_send(send: Send, timeout: float | None) -> Send:
+    """``send`` that raises :class:`ClientStalled` when one message waits over ``timeout``.
+
+    A server's ``send`` returns once it took the message; under back-pressure it first waits
+    for the client to drain what the earlier messages left in its buffers. That wait is what
+    is bounded: a client that stopped reading holds no storage stream for longer.
+
+    Args:
+        send: The server's ASGI ``send``.
+        timeout: Seconds; ``None`` returns ``send`` itself.
+    """
+    if timeout is None:
+        return send
+
+    async def send_within(message: Message) -> None:
+        with anyio.move_on_after(timeout) as deadline:
+            await send(message)
+        if deadline.cancelled_caught:
+            raise ClientStalled(f"the client took no data for {timeout} s")
+
+    return send_within
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``first`` (unless ``None``), then what ``rest`` yields."""
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _stream(send: Send, first: bytes, rest: AsyncIterator[bytes], length: int | None) -> None:

@@ -19,7 +19,7 @@ from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from ..storages.streams import Stream, is_async_iterable
 from .errors import http_error
-from .file import DEFAULT_EXPIRES, FileResponse
+from .file import DEFAULT_EXPIRES, DEFAULT_SEND_TIMEOUT, DEFAULT_STORAGE_TIMEOUT, FileResponse
 
 if TYPE_CHECKING:
     from lilya.background import Task
@@ -100,6 +100,22 @@ def _check_positive(name: str, value: int | None, *, zero: bool) -> None:
         raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} int")
 
 
+def check_timeout(name: str, value: float | None) -> None:
+    """Refuse a timeout that is not a positive number of seconds or ``None``.
+
+    Args:
+        name: The option's name, for the message.
+        value: Its value.
+
+    Raises:
+        ValueError: ``value`` is zero, negative or not a number.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None, not {value!r}")
+
+
 def send_file(
     source: Any,
     mimetype: str | None = None,
@@ -122,6 +138,8 @@ def send_file(
     redirect: bool | Literal["required"] = False,
     expires: int = DEFAULT_EXPIRES,
     size: int | None = None,
+    send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+    storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
 ) -> FileResponse:
     """Build a response that serves ``source`` with full HTTP semantics.
 
@@ -178,6 +196,15 @@ def send_file(
         size: For an async iterable ``source``: the exact number of bytes it yields, sent as
             Content-Length (a producer that yields more or fewer aborts the connection).
             Without it, the body is sent chunked.
+        send_timeout: Seconds one body message (at most one chunk) may wait for the client
+            to take the data before it (nginx's ``send_timeout``, 60 by default). A client
+            that stopped reading is cut off then, and the storage stream (an S3 connection)
+            released. A client slower than a chunk per ``send_timeout`` counts as stopped.
+            ``None`` waits for ever.
+        storage_timeout: Seconds the storage may take to start answering a read: a free
+            connection in its pool, then its first bytes (10 by default). Before the first
+            byte the answer is then ``503 Service Unavailable`` with ``Retry-After``, after
+            it the connection is aborted. ``None`` waits for ever.
 
     Returns:
         A :class:`~sendfs.responses.FileResponse`; nothing is opened or read until it is
@@ -219,6 +246,8 @@ def send_file(
         )
     _check_positive("max_age", max_age, zero=True)
     _check_positive("chunk_size", chunk_size, zero=False)
+    check_timeout("send_timeout", send_timeout)
+    check_timeout("storage_timeout", storage_timeout)
     _check_headers(headers)
     _check_status(status_code)
     return FileResponse(
@@ -240,6 +269,8 @@ def send_file(
         on_complete=on_complete,
         redirect=redirect,
         expires=expires,
+        send_timeout=send_timeout,
+        storage_timeout=storage_timeout,
     )
 
 
@@ -292,6 +323,8 @@ def send_zip(
     background: Task | None = None,
     registry: StorageRegistry | None = None,
     on_complete: DownloadHook | None = None,
+    send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+    storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
 ) -> FileResponse:
     """Stream a ZIP archive of any sources, as an attachment, in constant memory.
 
@@ -311,6 +344,9 @@ def send_zip(
         background: A task to run after the response is sent.
         registry: The registry that opens the entries (default: the global one).
         on_complete: A download hook (see :mod:`sendfs.events`).
+        send_timeout: As for :func:`send_file`.
+        storage_timeout: As for :func:`send_file`; it bounds opening the entries and the
+            first read.
 
     Returns:
         A response with ``Content-Type: application/zip``. Every entry is opened once for its
@@ -331,6 +367,8 @@ def send_zip(
     from ..storages.archive import ZipArchive  # the zip writer loads with the first archive
 
     _check_positive("chunk_size", chunk_size, zero=False)
+    check_timeout("send_timeout", send_timeout)
+    check_timeout("storage_timeout", storage_timeout)
     _check_headers(headers)
     archive = ZipArchive(
         entries,
@@ -349,4 +387,6 @@ def send_zip(
         chunk_size=chunk_size,
         registry=registry or default_registry,
         on_complete=on_complete,
+        send_timeout=send_timeout,
+        storage_timeout=storage_timeout,
     )

@@ -14,16 +14,18 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 from lilya.exceptions import HTTPException
 from lilya.types import Receive, Scope, Send
 
-from ..exceptions import RedirectUnavailable, SendfsError, SourceIsDirectory, SourceNotFound
+from ..exceptions import RedirectUnavailable, SendfsError, SourceIsDirectory, StorageBusy
 from ..storages.base import DirEntry
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
-from .file import FileResponse
+from .errors import http_error
+from .file import DEFAULT_STORAGE_TIMEOUT, FileResponse
 from .headers import http_date
-from .send import send_from_storage
+from .send import check_timeout, send_from_storage
 
 __all__ = ["StorageFiles", "render_listing"]
 
@@ -40,6 +42,8 @@ FILE_OPTIONS = frozenset(
         "on_complete",
         "redirect",
         "expires",
+        "send_timeout",
+        "storage_timeout",
     }
 )
 
@@ -109,6 +113,14 @@ async def _send_simple(
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
+async def _send_http_exception(send: Send, method: str, exc: Exception) -> None:
+    """Render an ``HTTPException`` raised before the first byte, its headers included."""
+    if not isinstance(exc, HTTPException):
+        raise exc  # a configuration error: the server answers 500 and logs it
+    extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
+    await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode(), extra=extra)
+
+
 class StorageFiles:
     """Serve every object under ``root`` with the HTTP semantics of :func:`send_file`.
 
@@ -123,7 +135,10 @@ class StorageFiles:
         **file_options: Options for every file: ``as_attachment``, ``max_age``,
             ``conditional``, ``etag``, ``chunk_size``, ``headers``, ``mimetype``,
             ``on_complete`` (a download hook, see :mod:`sendfs.events`), ``redirect`` and
-            ``expires`` (answer with 307 to presigned storage URLs, see :func:`send_file`).
+            ``expires`` (answer with 307 to presigned storage URLs, see :func:`send_file`),
+            ``send_timeout`` and ``storage_timeout`` (cut off clients that stopped reading;
+            answer 503 when the storage's connections are all taken; the latter bounds
+            listings too).
 
     Security:
         Request paths are untrusted: ``..``, encoded separators, control characters and the
@@ -145,6 +160,8 @@ class StorageFiles:
         unknown = set(file_options) - FILE_OPTIONS
         if unknown:
             raise TypeError(f"StorageFiles got unexpected options: {', '.join(sorted(unknown))}")
+        for name in ("send_timeout", "storage_timeout"):
+            check_timeout(name, file_options.get(name))
         self.root = os.fspath(root)
         self.html = html
         self.listing = listing
@@ -198,7 +215,7 @@ class StorageFiles:
             if isinstance(exc.__cause__, SourceIsDirectory) and (self.html or self.listing):
                 await self._redirect_to_directory(scope, send, method)
             else:
-                await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode())
+                await _send_http_exception(send, method, exc)
 
     async def _serve_directory(
         self, scope: Scope, receive: Receive, send: Send, method: str, path: str
@@ -217,19 +234,20 @@ class StorageFiles:
                 await self._serve_listing(scope, send, method, relative)
                 return
         except HTTPException as exc:
-            await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode())
+            await _send_http_exception(send, method, exc)
             return
         await _send_simple(send, method, 404, b"Not Found")
 
     async def _serve_listing(self, scope: Scope, send: Send, method: str, relative: str) -> None:
+        timeout = self.file_options.get("storage_timeout", DEFAULT_STORAGE_TIMEOUT)
         try:
             resolved = self.registry.locate(self.root, relative, **self.storage_options)
-            entries = await self.registry.list(resolved.target, **resolved.options)
-        except SourceNotFound:
-            await _send_simple(send, method, 404, b"Not Found")
-            return
-        except SendfsError:
-            await _send_simple(send, method, 502, b"Bad Gateway")
+            with anyio.move_on_after(timeout) as deadline:
+                entries = await self.registry.list(resolved.target, **resolved.options)
+            if deadline.cancelled_caught:
+                raise StorageBusy(f"listing {relative!r} took over {timeout} s")
+        except SendfsError as exc:
+            await _send_http_exception(send, method, http_error(exc))
             return
         page = render_listing(scope.get("path", "/"), entries).encode("utf-8")
         extra = [(b"cache-control", b"no-cache")]

@@ -41,13 +41,19 @@ from ..exceptions import (
 from .azure import AzureResource, close_azure_filesystem, is_azure_filesystem
 from .base import DirEntry, FileInfo, ReadHint, Resource, ResourceBase
 from .metadata import info_from_fsspec
-from .paths import redact_url, redact_urls_in
-from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code
+from .paths import redact_url, redact_urls_in, shorten
+from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code, with_pool_size
 
 __all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
 
 #: The ``pip install`` hint for protocols whose implementation is one of sendfs's extras.
 EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "az": "azure", "abfs": "azure", "abfss": "azure"}
+
+#: S3 answers that mean "no such object here". A key or bucket name no object can have (too
+#: long, malformed) is one: clients choose request paths, and such a path is not a storage failure.
+_NOT_FOUND_CODES = frozenset(
+    {"NoSuchKey", "NoSuchBucket", "404", "KeyTooLongError", "InvalidBucketName"}
+)
 
 #: Window of one ``_cat_file`` call for async filesystems other than s3fs.
 ASYNC_WINDOW = 1024 * 1024
@@ -83,18 +89,14 @@ def map_open_error(exc: BaseException, url: str) -> Exception:
     """
     if isinstance(exc, SendfsError):
         return exc
-    shown = redact_url(url)
+    shown = shorten(redact_url(url))
     failure = _failure_behind_not_found(exc)
     if failure is not None:
         return _map_http_failure(failure, shown)
     code = s3_error_code(exc)
     if isinstance(exc, IsADirectoryError):
         return SourceIsDirectory(f"{shown!r} is a directory")
-    if isinstance(exc, FileNotFoundError | NotADirectoryError) or code in {
-        "NoSuchKey",
-        "NoSuchBucket",
-        "404",
-    }:
+    if isinstance(exc, FileNotFoundError | NotADirectoryError) or code in _NOT_FOUND_CODES:
         return SourceNotFound(f"no object at {shown!r}")
     if isinstance(exc, PermissionError) or code in {"AccessDenied", "403"}:
         return SourceForbidden(f"access to {shown!r} denied")
@@ -157,7 +159,7 @@ def map_read_error(exc: BaseException, path: str) -> Exception:
         exc: What the filesystem raised.
         path: The object's path, for the message (for http(s) the whole URL: masked).
     """
-    shown = redact_url(path)
+    shown = shorten(redact_url(path))
     if isinstance(exc, FileNotFoundError):
         return SourceChanged(f"{shown!r} disappeared while it was being read")
     return BackendError(f"reading {shown!r} failed: {_describe(exc)}")
@@ -404,6 +406,8 @@ class FsspecBackend:
             retries = kwargs.pop("retries", None) if is_s3_filesystem(cls) else None
             if retries is not None and (not isinstance(retries, int) or retries < 1):
                 raise ValueError(f"retries must be a positive int, not {retries!r}")
+            if is_s3_filesystem(cls):
+                kwargs = with_pool_size(kwargs)
             fs = cls(asynchronous=True, skip_instance_cache=True, **kwargs)
             if retries is not None:
                 fs.retries = retries

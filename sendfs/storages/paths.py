@@ -12,7 +12,17 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..exceptions import UnsafePath
 
-__all__ = ["clean_relative_path", "redact_url", "redact_urls_in", "safe_join"]
+__all__ = [
+    "LOG_VALUE_LIMIT",
+    "clean_relative_path",
+    "redact_url",
+    "redact_urls_in",
+    "safe_join",
+    "shorten",
+]
+
+#: The longest path or URL quoted in a message: request paths can be kilobytes long.
+LOG_VALUE_LIMIT = 200
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: A URL inside free text (an error message): up to whitespace, a quote or a closing bracket.
@@ -128,3 +138,15 @@ def redact_urls_in(text: str) -> str:
         text: Free text, e.g. ``repr(exc)``.
     """
     return _URL_IN_TEXT.sub(lambda match: redact_url(match[0]), text)
+
+
+def shorten(text: str, limit: int = LOG_VALUE_LIMIT) -> str:
+    """``text`` cut to at most ``limit`` characters, marked with ``...`` where it was cut.
+
+    For values quoted in messages that may be logged: a client can send a path of kilobytes.
+
+    Args:
+        text: A path, a URL or a whole message.
+        limit: The longest result, at least 4.
+    """
+    return text if len(text) <= limit else text[: limit - 3] + "..."

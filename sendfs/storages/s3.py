@@ -5,11 +5,11 @@ opened with ``get_object`` carrying the client's range and preconditions, its me
 from that answer (a 304 included) and its body is kept for the range the response then reads.
 Without a hint (HEAD, multipart ranges, If-Range), ``head_object`` opens it.
 
-Every other byte range is ONE streaming ``get_object`` request, ``Range: bytes=a-b``, pinned to the
-object seen at open time (``IfMatch`` with its ETag, and ``VersionId`` too when the bucket is
-versioned), its body iterated in large chunks and closed in ``finally``. A range never downloads more
-than it asks for, and an object overwritten mid-download makes the read fail instead of mixing
-bytes of two versions.
+Every other byte range is ONE streaming ``get_object`` request, ``Range: bytes=a-b``, pinned to
+the object seen at open time (``IfMatch`` with its ETag, and ``VersionId`` too when the bucket
+is versioned), its body iterated in large chunks and closed in ``finally``. A range never
+downloads more than it asks for, and an object overwritten mid-download makes the read fail
+instead of mixing bytes of two versions.
 
 botocore checks the CRC S3 sends with a body (``x-amz-checksum-*``; real S3 sends none for a
 ranged GET) when the body has been read to its end. The last piece of every range is held back
@@ -30,10 +30,23 @@ from ..exceptions import BackendError, SourceChanged, SourceForbidden
 from .base import FileInfo, ReadHint, ResourceBase
 from .metadata import info_from_fsspec, to_utc_datetime, unquote_etag
 
-__all__ = ["S3Resource", "is_s3_filesystem", "open_hinted", "s3_error_code"]
+__all__ = [
+    "S3_POOL_CONNECTIONS",
+    "S3Resource",
+    "is_s3_filesystem",
+    "open_hinted",
+    "s3_error_code",
+    "with_pool_size",
+]
 
 #: s3fs reads the body in pieces of this size; aiobotocore's plain iteration yields 1 KiB.
 S3_CHUNK_SIZE = 1024 * 1024
+
+#: Connections in the pool of each S3 filesystem sendfs creates (botocore's default is 10). A
+#: download holds one for as long as it streams; a request that finds them all taken waits for
+#: one (``storage_timeout`` bounds the wait). Set with the storage option
+#: ``config_kwargs={"max_pool_connections": N}``.
+S3_POOL_CONNECTIONS = 64
 
 _CHANGED_CODES = frozenset({"PreconditionFailed", "InvalidRange", "NoSuchKey", "NoSuchVersion"})
 
@@ -45,6 +58,18 @@ def is_s3_filesystem(fs: object) -> bool:
         klass.__module__.startswith("s3fs.") and klass.__name__ == "S3FileSystem"
         for klass in cls.__mro__
     )
+
+
+def with_pool_size(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for ``S3FileSystem`` with :data:`S3_POOL_CONNECTIONS` unless they set one.
+
+    Args:
+        options: Storage options; ``config_kwargs`` (botocore ``Config`` arguments) may
+            already carry ``max_pool_connections``.
+    """
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("max_pool_connections", S3_POOL_CONNECTIONS)
+    return {**options, "config_kwargs": config}
 
 
 def s3_error_response(exc: BaseException) -> dict[str, Any] | None:
