@@ -9,12 +9,20 @@ Every app has ``/ping`` (a tiny text), ``/big`` and ``/small`` (the local files 
 ``SENDFS_BENCH_S3``, endpoint and credentials from the ``AWS_*`` variables) and, when
 ``SENDFS_BENCH_S3_STATS=1``, ``/_stats``: botocore event hooks count the S3 requests by
 operation and the bytes GetObject announced (``POST /_stats`` resets them).
+
+In-memory exports: ``sendfs_bytesio_app`` and ``starlette_bytesio_app`` build one ``bytes`` of
+``SENDFS_BENCH_BYTESIO_SIZE`` bytes at startup and serve a new ``io.BytesIO`` over it at
+``/export`` on every request (with ``/ping``): ``send_file`` in one, a ``StreamingResponse`` over
+``read(256 KiB)`` calls (sendfs's chunk size) in the other.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from lilya.apps import Lilya
@@ -25,12 +33,22 @@ from lilya.routing import Path
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import FileResponse as StarletteFileResponse
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 import sendfs
 
-__all__ = ["S3Stats", "lilya_app", "sendfs_app", "starlette_app"]
+__all__ = [
+    "S3Stats",
+    "lilya_app",
+    "sendfs_app",
+    "sendfs_bytesio_app",
+    "starlette_app",
+    "starlette_bytesio_app",
+]
+
+#: The chunk the Starlette export reads: sendfs's default, so both copy the same amounts.
+EXPORT_CHUNK = 256 * 1024
 
 
 def _env(name: str) -> str:
@@ -163,4 +181,52 @@ def lilya_app() -> Lilya:
             Path("/big", big_file, methods=["GET"]),
             Path("/small", small_file, methods=["GET"]),
         ]
+    )
+
+
+def export_data() -> bytes:
+    """``SENDFS_BENCH_BYTESIO_SIZE`` bytes (a 16 MiB random block repeated), allocated once."""
+    size = int(_env("SENDFS_BENCH_BYTESIO_SIZE"))
+    block = os.urandom(min(size, 16 * 1024 * 1024))
+    count, rest = divmod(size, len(block))
+    return b"".join([*([block] * count), block[:rest]])  # one allocation of the whole size
+
+
+def sendfs_bytesio_app() -> Lilya:
+    """``send_file(io.BytesIO(DATA))`` at ``/export``, the bytes made at startup."""
+    data = export_data()
+
+    async def ping() -> PlainText:
+        return PlainText("ok")
+
+    async def export() -> sendfs.FileResponse:
+        return sendfs.send_file(io.BytesIO(data), download_name="export.bin", as_attachment=True)
+
+    return Lilya(
+        routes=[Path("/ping", ping, methods=["GET"]), Path("/export", export, methods=["GET"])]
+    )
+
+
+def _chunks(buffer: io.BytesIO) -> Iterator[bytes]:
+    return iter(partial(buffer.read, EXPORT_CHUNK), b"")
+
+
+def starlette_bytesio_app() -> Starlette:
+    """What users write without sendfs: ``StreamingResponse`` over ``read(EXPORT_CHUNK)``.
+
+    Starlette runs a synchronous iterator's ``next()`` in its thread pool, one hop per chunk;
+    the body is chunked, without a Content-Length or ranges.
+    """
+    data = export_data()
+
+    async def ping(request: StarletteRequest) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def export(request: StarletteRequest) -> StreamingResponse:
+        headers = {"Content-Disposition": 'attachment; filename="export.bin"'}
+        chunks = _chunks(io.BytesIO(data))
+        return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+    return Starlette(
+        routes=[Route("/ping", ping, methods=["GET"]), Route("/export", export, methods=["GET"])]
     )

@@ -7,12 +7,21 @@ from collections.abc import Callable
 
 from benchmarks.data import MIB, DataFiles
 from benchmarks.measure import CurlLoad, curl_concurrent, curl_download, rss_growth
-from benchmarks.probes import ping_latencies, requests_per_second
+from benchmarks.probes import Latencies, ping_latencies, requests_per_second
 from benchmarks.report import Row, verdict
 from benchmarks.rounds import Settings, Summary, alternate
 from benchmarks.servers import Server, Servers
 
-__all__ = ["concurrent_load", "local_throughput", "ping_under_load", "rss_local", "small_files"]
+__all__ = [
+    "concurrent_load",
+    "downloader",
+    "local_throughput",
+    "ping_under_load",
+    "pings_during_downloads",
+    "rss_local",
+    "show_pings",
+    "small_files",
+]
 
 Progress = Callable[[str], None]
 
@@ -25,7 +34,8 @@ PING_DEADLINE = 60.0
 WRK_CONNECTIONS = 16
 
 
-def _downloader(url: str, size: int) -> Callable[[], float]:
+def downloader(url: str, size: int) -> Callable[[], float]:
+    """One curl download of ``url`` (``size`` bytes), as MB/s."""
     return lambda: curl_download(url, size).mb_per_s
 
 
@@ -41,11 +51,11 @@ def local_throughput(
             for factory, label in APPS:
                 server = getattr(servers, kind)(factory)
                 started.append(server)
-                contenders[f"{kind}: {label}"] = _downloader(server.url + "/big", size)
+                contenders[f"{kind}: {label}"] = downloader(server.url + "/big", size)
         nginx = servers.nginx(files.root, "/" + files.small.name)
         if nginx is not None:
             started.append(nginx)
-            contenders["nginx sendfile"] = _downloader(f"{nginx.url}/{files.big.name}", size)
+            contenders["nginx sendfile"] = downloader(f"{nginx.url}/{files.big.name}", size)
         results = alternate(contenders, settings.rounds, progress)
     finally:
         for server in started:
@@ -109,6 +119,28 @@ def rss_local(
     ]
 
 
+def pings_during_downloads(server: Server, url: str, settings: Settings) -> tuple[Latencies, int]:
+    """``/ping`` latencies while ``settings.concurrency`` downloads of ``url`` keep running.
+
+    Returns the latencies and how many downloads finished (and were replaced) meanwhile.
+    """
+    with CurlLoad(url, settings.concurrency) as load:
+        time.sleep(0.5)  # let every download get going
+        latencies = ping_latencies(
+            server.port, "/ping", settings.ping_count, 0.005, time.monotonic() + PING_DEADLINE
+        )
+        return latencies, load.completed
+
+
+def show_pings(latencies: Latencies, settings: Settings, completed: int) -> str:
+    """The p99, with the p50, the maximum and what ran meanwhile."""
+    return (
+        f"{latencies.percentile(0.99):.1f} ms (p50 {latencies.percentile(0.5):.1f},"
+        f" max {max(latencies.samples):.1f} ms; {len(latencies.samples)} requests while"
+        f" {settings.concurrency} downloads ran, {completed} of them finished and replaced)"
+    )
+
+
 def ping_under_load(
     servers: Servers, files: DataFiles, settings: Settings, progress: Progress
 ) -> list[Row]:
@@ -116,20 +148,11 @@ def ping_under_load(
     server = servers.uvicorn("sendfs_app", name="uvicorn-sendfs-ping")
     try:
         curl_download(server.url + "/big", files.big_size)
-        with CurlLoad(server.url + "/big", settings.concurrency) as load:
-            time.sleep(0.5)  # let every download get going
-            latencies = ping_latencies(
-                server.port, "/ping", settings.ping_count, 0.005, time.monotonic() + PING_DEADLINE
-            )
-            completed = load.completed
+        latencies, completed = pings_during_downloads(server, server.url + "/big", settings)
     finally:
         servers.stop(server)
     p99 = latencies.percentile(0.99)
-    result = (
-        f"{p99:.1f} ms (p50 {latencies.percentile(0.5):.1f}, max {max(latencies.samples):.1f} ms;"
-        f" {len(latencies.samples)} requests while {settings.concurrency} downloads ran,"
-        f" {completed} of them finished and replaced)"
-    )
+    result = show_pings(latencies, settings, completed)
     progress(f"ping: {result}")
     return [
         Row(

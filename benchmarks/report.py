@@ -135,7 +135,7 @@ Run it again with `nox -s bench` (about 3 minutes with the default 5 rounds on t
 below; needs curl, and uses
 nginx and wrk when installed: the session installs them with apt-get when it runs as root).
 `nox -s bench -- --quick` is a one-minute smoke run that writes no report unless given
-`--output PATH`; `-- --only local,s3,memory,requests,ping,small,import` picks sections and
+`--output PATH`; `-- --only local,s3,memory,requests,ping,small,import,bytesio` picks sections and
 `-- --rounds N` sets the rounds. The test files are kept in `$SENDFS_BENCH_DATA` (default
 `<tmp>/sendfs-bench`) between runs.
 

@@ -20,6 +20,7 @@ class Settings:
     s3_size: int
     small_seconds: float
     ping_count: int
+    bytesio_size: int = 200 * MIB
     concurrency: int = 8
     import_runs: int = 7
     quick: bool = False
@@ -28,7 +29,8 @@ class Settings:
         kind = "quick (smoke test, not representative)" if self.quick else "full"
         return (
             f"{kind} run: {self.rounds} rounds, local file {self.big_size // MIB} MiB, "
-            f"S3 object {self.s3_size // MIB} MiB, {self.concurrency} concurrent downloads, "
+            f"S3 object {self.s3_size // MIB} MiB, BytesIO {self.bytesio_size // MIB} MiB, "
+            f"{self.concurrency} concurrent downloads, "
             f"{self.ping_count} pings, small-file runs of {self.small_seconds:g} s"
         )
 

@@ -1,7 +1,8 @@
 """Run the benchmark suite: ``nox -s bench [-- OPTIONS]`` or ``python -m benchmarks.run``.
 
-Options: ``--rounds N`` (default 5), ``--quick`` (128 MiB file, 64 MiB object, 2 rounds, short
-runs: a smoke test), ``--only local,s3,memory,requests,ping,small,import``, ``--output PATH``
+Options: ``--rounds N`` (default 5), ``--quick`` (128 MiB file, 64 MiB object, 32 MiB BytesIO,
+2 rounds, short runs: a smoke test), ``--only local,s3,memory,requests,ping,small,import,bytesio``,
+``--output PATH``
 (default ``docs/benchmarks.md`` for a full run; a quick run writes nothing unless asked).
 
 Every server binds 127.0.0.1 and is stopped by its PID when the run ends, also on Ctrl-C or
@@ -23,14 +24,14 @@ from types import FrameType
 if __package__ in (None, ""):  # run as ``python benchmarks/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import local, s3
+from benchmarks import in_memory, local, s3
 from benchmarks.data import MIB, DataFiles, data_dir, ensure_files
 from benchmarks.probes import import_time_ms, runtime_only_python
 from benchmarks.report import Row, environment, load_average, markdown, text_table, verdict
 from benchmarks.rounds import Settings
 from benchmarks.servers import ROOT, Servers
 
-SECTIONS = ("local", "s3", "memory", "requests", "ping", "small", "import")
+SECTIONS = ("local", "s3", "memory", "requests", "ping", "small", "import", "bytesio")
 S3_SECTIONS = {"s3", "memory", "requests"}
 NOTES = (
     "Local file: curl downloads it over 127.0.0.1 to /dev/null; MB/s is bytes over curl's"
@@ -54,6 +55,15 @@ NOTES = (
     "Loop health: sequential GET /ping on one keep-alive connection, 5 ms apart, while the same"
     " server serves concurrent downloads of the big file (a finished download is replaced).",
     "Small files: wrk -t1 -c16 (or a Python keep-alive loop when wrk is missing), alternated.",
+    "In-memory exports: each server builds one bytes object at startup (a 16 MiB random block"
+    " repeated) and answers every GET /export with a new io.BytesIO over it: sendfs with"
+    " send_file(io.BytesIO(data)) under Lilya, Starlette with StreamingResponse(iter(partial("
+    "buffer.read, 256 KiB), b'')), what users write without sendfs (sendfs's chunk size; Starlette"
+    " runs each next() in its thread pool; chunked, no Content-Length, no ranges). Throughput is"
+    " one curl download at a time, alternated. RSS growth and /ping are measured together on a"
+    " fresh server: the idle RSS (data included) after one warm-up download, then the peak while"
+    " the concurrent downloads run (a finished one is replaced) and /ping is timed as in loop"
+    " health.",
     "Import: median of the cumulative `python -I -X importtime -c 'import sendfs'` figure for"
     " sendfs over fresh interpreters, after one warm-up run, in an empty working directory"
     " (isolated, so the checkout is not imported in place of the installed package and the"
@@ -88,6 +98,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             s3_size=64 * MIB,
             small_seconds=2.0,
             ping_count=100,
+            bytesio_size=32 * MIB,
             quick=True,
         )
     return Settings(
@@ -96,6 +107,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         s3_size=256 * MIB,
         small_seconds=5.0,
         ping_count=300,
+        bytesio_size=200 * MIB,
     )
 
 
@@ -152,6 +164,7 @@ def _plan(
         ("ping", lambda: local.ping_under_load(servers, files, settings, _progress)),
         ("small", lambda: local.small_files(servers, files, settings, _progress)),
         ("import", lambda: _import_rows(settings)),
+        ("bytesio", lambda: in_memory.in_memory_exports(servers, settings, _progress)),
     ]
 
 
@@ -162,7 +175,11 @@ def run_sections(sections: set[str], settings: Settings, files: DataFiles) -> li
         tempfile.TemporaryDirectory(prefix="sendfs-bench-") as workdir,
         Servers(Path(workdir)) as servers,
     ):
-        servers.env.update(SENDFS_BENCH_BIG=str(files.big), SENDFS_BENCH_SMALL=str(files.small))
+        servers.env.update(
+            SENDFS_BENCH_BIG=str(files.big),
+            SENDFS_BENCH_SMALL=str(files.small),
+            SENDFS_BENCH_BYTESIO_SIZE=str(settings.bytesio_size),
+        )
         s3_object = None
         if sections & S3_SECTIONS:
             _progress(f"starting moto, uploading {settings.s3_size // MIB} MiB")

@@ -2,9 +2,14 @@
 
 The object is served from its position when the resource opens to its end. A seekable object
 gets a size and ranges; a non-seekable one (a pipe, a socket file) streams once, without a
-Content-Length or ranges. Reads run in worker threads, except for ``io.BytesIO`` whose bytes are
-already in memory and are sliced directly. An object backed by a real file (``fileno()``) also
-gets a modification time and an entity tag, so conditional requests work for it too.
+Content-Length or ranges. An object backed by a real file (``fileno()``) also gets a
+modification time and an entity tag, so conditional requests work for it too.
+
+Every read is ``seek`` then ``read`` of one chunk, so no object is ever copied whole. Reads run
+in worker threads, except for objects whose bytes are already in memory (an ``io.BytesIO``, a
+``SpooledTemporaryFile`` that has not rolled over): their read is a copy of one chunk, done on
+the event loop, which costs less than a thread hop. A ``BytesIO(data)`` keeps sharing the
+caller's ``data``; its ``getbuffer()`` would make it copy all of it first, so it is not used.
 
 The resource owns the object: it is closed when the response is done, as Werkzeug does.
 """
@@ -97,7 +102,31 @@ def _in_memory_spooled(obj: object) -> bool:
     return spooled and not getattr(obj, "_rolled", True)
 
 
+def _in_memory(obj: object) -> bool:
+    """Whether ``obj`` reads from memory only, so a read of one chunk is one copy of it.
+
+    That is a ``BytesIO`` (or a subclass that keeps its ``read`` and ``seek``) or a
+    ``SpooledTemporaryFile`` that has not rolled over to disk.
+
+    Args:
+        obj: A binary file object.
+    """
+    if isinstance(obj, io.BytesIO):
+        kind = type(obj)
+        return kind.read is io.BytesIO.read and kind.seek is io.BytesIO.seek
+    return _in_memory_spooled(obj)
+
+
 def _read_at(obj: IO[bytes], offset: int, size: int) -> bytes:
+    """Read up to ``size`` bytes at ``offset``: a copy of those bytes, never of the whole object.
+
+    A shared ``BytesIO`` read whole from 0 even returns the caller's ``bytes`` itself.
+
+    Args:
+        obj: A seekable binary file object.
+        offset: Where to read, from the start of the object.
+        size: How many bytes at most.
+    """
     obj.seek(offset)
     return obj.read(size)
 
@@ -144,9 +173,10 @@ class FileObjResource(ResourceBase):
 
     async def _read(self, position: int, size: int) -> bytes:
         try:
-            if isinstance(self._obj, io.BytesIO):
-                with self._obj.getbuffer() as view:
-                    return bytes(view[position : position + size])
+            if _in_memory(self._obj):
+                # One chunk copied on the loop: cheaper than a thread hop, and the GIL would
+                # keep the loop waiting for the copy in a thread too.
+                return _read_at(self._obj, position, size)
             return await anyio.to_thread.run_sync(_read_at, self._obj, position, size)
         except (OSError, ValueError) as exc:
             raise BackendError(f"reading {self._obj!r} failed: {exc}") from exc
