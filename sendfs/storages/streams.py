@@ -104,17 +104,17 @@ class StreamResource(ResourceBase):
         self._iterator = aiter(self._stream.iterable)
         produced = 0
         async for item in self._iterator:
-            piece = _as_bytes(item)
-            produced += len(piece)
+            view = _byte_view(item)
+            produced += len(view)
             if size is not None and produced > size:
                 raise BackendError(f"the stream yielded more than its size of {size} bytes")
-            if len(piece) <= chunk_size:
-                if piece:
-                    yield piece
+            if len(view) <= chunk_size:
+                if view:
+                    yield item if isinstance(item, bytes) else view.tobytes()
                 continue
-            view = memoryview(piece)
-            for offset in range(0, len(piece), chunk_size):
-                yield bytes(view[offset : offset + chunk_size])
+            # One chunk copied per step: a large bytearray or memoryview is never copied whole.
+            for offset in range(0, len(view), chunk_size):
+                yield view[offset : offset + chunk_size].tobytes()
         if size is not None and produced != size:
             raise BackendError(f"the stream yielded {produced} bytes of its size of {size}")
 
@@ -127,11 +127,17 @@ class StreamResource(ResourceBase):
                 await close()
 
 
-def _as_bytes(item: object) -> bytes:
-    if isinstance(item, bytes):
-        return item
-    if isinstance(item, bytearray | memoryview):
-        return bytes(item)
+def _byte_view(item: object) -> memoryview:
+    """A flat view of the bytes ``item`` holds (no copy).
+
+    Raises:
+        TypeError: ``item`` is not ``bytes``, ``bytearray`` or a contiguous ``memoryview``.
+    """
+    if isinstance(item, bytes | bytearray | memoryview):
+        try:
+            return memoryview(item).cast("B")
+        except TypeError as exc:
+            raise TypeError(f"a stream yielded a memoryview that is not contiguous: {exc}") from exc
     raise TypeError(
         f"a stream must yield bytes, got {type(item).__name__}: encode text first "
         "(yield line.encode('utf-8'))"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +13,7 @@ import httpx
 import pytest
 
 from sendfs import FileResponse, Stream, send_file
-from tests.helpers import asgi_client, lilya_app
+from tests.helpers import Recorded, asgi_client, lilya_app
 from tests.responses.test_disconnects import aborted_download
 from tests.storages.test_faults import drive
 
@@ -24,6 +27,7 @@ async def csv_rows(count: int = 3) -> AsyncIterator[bytes]:
 
 
 CSV = b"id,name\n0,row 0\n1,row 1\n2,row 2\n"
+CHUNK = 64 * 1024
 
 
 def client(make: Any, **options: Any) -> httpx.AsyncClient:
@@ -68,6 +72,49 @@ async def test_large_pieces_are_split_into_chunks() -> None:
     assert transcript.finished
     assert transcript.body == bytes(1000)
     assert transcript.body_messages == 1000 // 64 + 1 + 1  # pieces, the remainder, the end
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview, "ints"])
+async def test_a_large_buffer_is_copied_a_chunk_at_a_time_never_whole(kind: Any) -> None:
+    """A caller's 16 MiB bytearray or memoryview costs a chunk or two, not a copy of it."""
+    data = bytearray(random.Random(3).randbytes(16 * 1024 * 1024))
+    item: Any = memoryview(data).cast("i") if kind == "ints" else kind(data)
+
+    async def one_buffer() -> AsyncIterator[Any]:
+        yield item
+
+    async def endpoint() -> FileResponse:
+        return send_file(one_buffer(), chunk_size=CHUNK)
+
+    received = hashlib.sha256()
+
+    async def digest(recorded: Recorded) -> None:
+        # Keep the digest, not the bytes: the recorder would otherwise hold all 16 MiB.
+        message = recorded.messages[-1]
+        received.update(message["body"])
+        message["body"] = b""
+
+    tracemalloc.start()
+    try:
+        transcript = await drive(lilya_app(endpoint), on_body=digest)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert transcript.finished
+    assert received.digest() == hashlib.sha256(data).digest()
+    assert peak < 8 * CHUNK, peak  # the old code's bytes(item): 16 MiB at once
+
+
+async def test_a_memoryview_that_is_not_contiguous_is_a_type_error() -> None:
+    async def strided() -> AsyncIterator[memoryview]:
+        yield memoryview(bytes(100))[::2]
+
+    async def endpoint() -> FileResponse:
+        return send_file(strided())
+
+    transcript = await drive(lilya_app(endpoint))
+    assert isinstance(transcript.error, TypeError)
+    assert "contiguous" in str(transcript.error)
 
 
 @pytest.mark.parametrize(("size", "produced"), [(len(CSV) + 5, "fewer"), (len(CSV) - 5, "more")])
