@@ -639,10 +639,13 @@ def _sendable_path(scope: Scope, resource: Resource) -> str | None:
 
     The descriptor the metadata came from stays open until the server is done, and its size
     was fixed at open time; a file replaced in between would be caught by the server's short
-    read, like any other failure after the first byte.
+    read, like any other failure after the first byte. A file opened confined to a root says
+    ``sendable_by_path = False``: the server's reopen by name could be led out of the root.
     """
     extensions = scope.get("extensions") or {}
     path = getattr(resource, "path", None)
+    if not getattr(resource, "sendable_by_path", True):
+        return None
     if "http.response.pathsend" in extensions and isinstance(path, str) and os.path.isabs(path):
         return path
     return None

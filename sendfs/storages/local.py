@@ -8,11 +8,16 @@ thread hop per request instead of two.
 
 Security: this backend serves whatever path it is given. Never pass a user-supplied path to it;
 join user paths onto a root with :func:`sendfs.storages.paths.safe_join` (what
-``send_from_storage`` does).
+``send_from_storage`` does). With the ``root`` option (which mounts, ``locate`` and
+``send_from_storage`` set), the path is resolved beneath a descriptor of the root
+(:mod:`sendfs.storages.confined`): symbolic links that stay inside the root are served, those
+leading out are refused (404), and no rename racing the open can make it leave the root. Such
+a file is never handed to the server by path (``pathsend``), which would reopen it by name.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -29,7 +34,9 @@ from ..exceptions import (
     UnsafePath,
 )
 from .base import DirEntry, FileInfo, ReadHint, ResourceBase
+from .confined import open_beneath, relative_to_root, stat_beneath
 from .metadata import derived_etag, to_utc_datetime
+from .paths import shorten
 
 __all__ = ["SMALL_FILE", "LocalBackend", "LocalResource", "is_within"]
 
@@ -38,10 +45,15 @@ SMALL_FILE = 64 * 1024
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
+_LIST_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def is_within(path: str, root: str) -> bool:
     """Tell whether ``path``, symbolic links resolved, lies inside the directory ``root``.
+
+    A check by name, answered for the moment it runs: opening the path afterwards by name is
+    a race a rename can win. Confined opens go through
+    :func:`~sendfs.storages.confined.open_beneath` instead.
 
     Args:
         path: The candidate path.
@@ -57,25 +69,37 @@ def _open_regular_file(path: str, root: str | None = None) -> tuple[str, int, os
     """Open ``path`` read-only and stat it; refuse anything but a regular file.
 
     ``O_NONBLOCK`` keeps a FIFO from blocking the worker thread forever; it has no effect on
-    regular files. With ``root``, a path whose symbolic links lead outside it is refused, and
-    the *resolved* path is what gets opened (with ``O_NOFOLLOW``), so a link swapped in after
-    the check cannot redirect the open. Returns the path opened, the descriptor and its stat.
+    regular files. With ``root``, ``path`` must be ``root`` joined with a relative path, which
+    is opened beneath a descriptor of ``root`` (:func:`~sendfs.storages.confined.open_beneath`):
+    no symbolic link and no concurrent rename can lead the open out of the root. Returns the
+    path opened (symbolic links resolved, with ``root``), the descriptor and its stat.
+
+    Raises:
+        UnsafePath: With ``root``, the path leads out of it.
+        OSError: The open failed, or the file is a directory or no regular file.
     """
-    flags = _OPEN_FLAGS
-    if root is not None:
-        if not is_within(path, root):
-            raise UnsafePath(f"{path!r} resolves outside {root!r}")
-        path = os.path.realpath(path)
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
+    if root is None:
+        fd = os.open(path, _OPEN_FLAGS)
+    else:
+        fd = open_beneath(root, relative_to_root(path, root), _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(path) if stat.S_ISDIR(st.st_mode) else FileNotFoundError(path)
+        opened = path if root is None else _descriptor_path(fd, path)
     except BaseException:
         os.close(fd)
         raise
-    return path, fd, st
+    return opened, fd, st
+
+
+def _descriptor_path(fd: int, path: str) -> str:
+    """The path of the file open as ``fd``, links resolved: to name it, never to reopen it."""
+    try:
+        named = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path)
+    return named if named.startswith("/") else os.path.realpath(path)
 
 
 def _open_small_file(
@@ -134,26 +158,36 @@ def map_os_error(exc: OSError, source: object) -> Exception:
     Returns:
         The sendfs error to raise ``from exc``.
     """
+    if isinstance(source, str | bytes | os.PathLike):
+        shown = shorten(os.fsdecode(source))
+    else:
+        shown = shorten(repr(source))
     if isinstance(exc, IsADirectoryError):
-        return SourceIsDirectory(f"{source!r} is a directory")
+        return SourceIsDirectory(f"{shown!r} is a directory")
     if isinstance(exc, NotADirectoryError):
-        return SourceNotFound(f"{source!r} is not a directory (or a path through a file)")
+        return SourceNotFound(f"{shown!r} is not a directory (or a path through a file)")
     if isinstance(exc, FileNotFoundError):
-        return SourceNotFound(f"{source!r} does not exist")
+        return SourceNotFound(f"{shown!r} does not exist")
+    if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+        # A name no file can have, or links that loop: nothing to serve, and nothing failed.
+        return SourceNotFound(f"{shown!r} names no file ({os.strerror(exc.errno)})")
     if isinstance(exc, PermissionError):
-        return SourceForbidden(f"permission denied for {source!r}")
-    return BackendError(f"cannot read {source!r}: {exc}")
+        return SourceForbidden(f"permission denied for {shown!r}")
+    return BackendError(f"cannot read {shown!r}: {exc.strerror or exc}")
 
 
 class LocalResource(ResourceBase):
     """An open local file.
 
     Args:
-        path: The file's path (kept for servers that can send a file by path).
+        path: The file's path (for messages, and for servers that can send a file by path).
         fd: An open, read-only descriptor the resource now owns.
         st: The ``fstat`` result of ``fd``.
         name: The download name, when it differs from the base name of ``path``.
         content: The whole file, read with ``st``; ranges are then served from it.
+        sendable_by_path: Whether a server may be handed ``path`` to open and send itself.
+            False for a file opened confined to a root: a server reopening it by name could
+            be led out of the root by a rename in between.
     """
 
     def __init__(
@@ -163,8 +197,12 @@ class LocalResource(ResourceBase):
         st: os.stat_result,
         name: str | None = None,
         content: bytes | None = None,
+        *,
+        sendable_by_path: bool = True,
     ) -> None:
         self.path = os.path.abspath(path)
+        #: Whether ``path`` may be handed to the server (``http.response.pathsend``).
+        self.sendable_by_path = sendable_by_path
         self._stamp = (st.st_size, st.st_mtime_ns)
         self._fd: int | None = fd
         self._content = content
@@ -217,15 +255,22 @@ class LocalBackend:
 
         Args:
             source: A ``str`` or ``os.PathLike`` path.
-            **options: ``root``: a directory the file must stay inside once symbolic links
-                are resolved (set by mounts and ``send_from_storage``). Others are ignored.
+            **options: ``root``: a directory the file must stay inside, symbolic links
+                included (set by mounts, ``locate`` and ``send_from_storage``); ``source``
+                must then be ``root`` joined with a relative path. Others are ignored.
 
         Raises:
             SourceNotFound: No such file, or a FIFO or device.
             SourceIsDirectory: A directory.
-            UnsafePath: With ``root``, the path leads outside it through a symbolic link.
+            UnsafePath: With ``root``, the path leads outside it through a symbolic link (or
+                ``..``), the links loop, or ``source`` does not start with ``root``.
             SourceForbidden: The process may not read it.
             BackendError: Any other operating-system error.
+
+        Security:
+            With ``root``, the file is resolved beneath a descriptor of ``root``, so a rename
+            racing the open cannot lead it out (the race is lost with a 404, see
+            :mod:`sendfs.storages.confined`). The resource then refuses ``pathsend``.
         """
         return await self._open(source, options, read_small=False)
 
@@ -255,20 +300,26 @@ class LocalBackend:
             path = os.fsdecode(path)
         if "\x00" in path:
             raise SourceNotFound("a path with a NUL character names no file")
+        root = _root_option(options)
         content: bytes | None = None
         try:
             if read_small:
                 opened, fd, st, content = await anyio.to_thread.run_sync(
-                    _open_small_file, path, options.get("root")
+                    _open_small_file, path, root
                 )
             else:
-                opened, fd, st = await anyio.to_thread.run_sync(
-                    _open_regular_file, path, options.get("root")
-                )
+                opened, fd, st = await anyio.to_thread.run_sync(_open_regular_file, path, root)
         except OSError as exc:
             raise map_os_error(exc, path) from exc
         # The download is named after what was asked for, even through a symbolic link.
-        return LocalResource(opened, fd, st, name=os.path.basename(path), content=content)
+        return LocalResource(
+            opened,
+            fd,
+            st,
+            name=os.path.basename(path),
+            content=content,
+            sendable_by_path=root is None,
+        )
 
     async def list(self, source: Any, **options: Any) -> list[DirEntry]:
         """List a local directory, directories first, then by name.
@@ -281,12 +332,16 @@ class LocalBackend:
         Raises:
             SourceNotFound: No such directory, or a file.
             UnsafePath: With ``root``, the directory lies outside it through a symbolic link.
+
+        Security:
+            With ``root``, the directory is opened like a file by :meth:`open` and listed
+            through that descriptor; its symbolic links are resolved beneath ``root`` too.
         """
         path = os.fspath(source)
         if "\x00" in path:
             raise SourceNotFound("a path with a NUL character names no directory")
         try:
-            return await anyio.to_thread.run_sync(_scan_directory, path, options.get("root"))
+            return await anyio.to_thread.run_sync(_scan_directory, path, _root_option(options))
         except OSError as exc:
             raise map_os_error(exc, path) from exc
 
@@ -294,19 +349,72 @@ class LocalBackend:
         return "LocalBackend()"
 
 
+def _root_option(options: dict[str, Any]) -> str | None:
+    root = options.get("root")
+    return None if root is None else os.fspath(root)
+
+
 def _scan_directory(path: str, root: str | None) -> list[DirEntry]:
-    if root is not None and not is_within(path, root):
-        raise UnsafePath(f"{path!r} resolves outside {root!r}")
+    if root is not None:
+        return _scan_beneath(root, relative_to_root(path, root))
     entries = []
     with os.scandir(path) as found:
         for entry in found:
-            if root is not None and entry.is_symlink() and not is_within(entry.path, root):
-                continue  # served as 404: listing it would leak its size and mtime
             try:
                 st = entry.stat()
             except OSError:  # a dangling symbolic link: nothing to serve
                 continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            size = None if is_dir else st.st_size
-            entries.append(DirEntry(entry.name, is_dir, size, to_utc_datetime(st.st_mtime)))
+            entries.append(_dir_entry(entry.name, st))
+    return _sorted_entries(entries)
+
+
+def _scan_beneath(root: str, relative: str) -> list[DirEntry]:
+    """List ``relative`` through a descriptor opened beneath ``root``.
+
+    A symbolic link is listed with what it leads to, when that lies inside ``root``; links
+    leading outside are left out, as they are served as 404 (listing them would leak the
+    size and mtime of what they point to).
+    """
+    if os.scandir not in os.supports_fd:  # pragma: no cover - Windows
+        return _scan_checked(os.path.join(root, relative), root)
+    fd = open_beneath(root, relative, _LIST_FLAGS)
+    entries = []
+    try:
+        with os.scandir(fd) as found:
+            for entry in found:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(st.st_mode):
+                        st = stat_beneath(root, f"{relative}/{entry.name}".lstrip("/"))
+                except (OSError, SourceNotFound):  # gone, dangling, or leading out
+                    continue
+                entries.append(_dir_entry(entry.name, st))
+    finally:
+        os.close(fd)
+    return _sorted_entries(entries)
+
+
+def _scan_checked(path: str, root: str) -> list[DirEntry]:  # pragma: no cover - Windows
+    """Where directories cannot be listed by descriptor: check names, then list (racy)."""
+    if not is_within(path, root):
+        raise UnsafePath(f"{path!r} resolves outside {root!r}")
+    entries = []
+    with os.scandir(path) as found:
+        for entry in found:
+            if entry.is_symlink() and not is_within(entry.path, root):
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            entries.append(_dir_entry(entry.name, st))
+    return _sorted_entries(entries)
+
+
+def _dir_entry(name: str, st: os.stat_result) -> DirEntry:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    return DirEntry(name, is_dir, None if is_dir else st.st_size, to_utc_datetime(st.st_mtime))
+
+
+def _sorted_entries(entries: list[DirEntry]) -> list[DirEntry]:
     return sorted(entries, key=lambda entry: (not entry.is_dir, entry.name))

@@ -47,12 +47,26 @@ async def test_large_file_streams_in_1_mib_messages_under_a_plain_server(iso_dir
 
 
 @pytest.mark.anyio
-async def test_large_file_goes_to_the_server_when_it_offers_pathsend(iso_dir: Path) -> None:
+async def test_a_path_the_app_chose_goes_to_the_server_when_it_offers_pathsend(
+    iso_dir: Path,
+) -> None:
     sent = await _run(
-        load_snippet("large_files").app, "/isos/disk.iso", {"http.response.pathsend": {}}
+        load_snippet("large_files").app, "/isos/current", {"http.response.pathsend": {}}
     )
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
     assert Path(sent[1]["path"]).samefile(iso_dir / "disk.iso")
+
+
+@pytest.mark.anyio
+async def test_a_user_named_file_streams_even_when_the_server_offers_pathsend(
+    iso_dir: Path,
+) -> None:
+    data = (iso_dir / "disk.iso").read_bytes()
+    sent = await _run(
+        load_snippet("large_files").app, "/isos/disk.iso", {"http.response.pathsend": {}}
+    )
+    assert "http.response.pathsend" not in [m["type"] for m in sent]
+    assert b"".join(m["body"] for m in sent if m["type"] == "http.response.body") == data
 
 
 @pytest.mark.anyio
