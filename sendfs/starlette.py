@@ -1,10 +1,9 @@
-"""Names for Starlette and FastAPI apps.
+"""The Starlette and FastAPI face: ``send_file``, ``send_from_storage`` and ``send_zip``.
 
-Responses sendfs builds are Starlette ``Response`` objects whenever Starlette is loaded, so
-FastAPI passes them through as they are. FastAPI also reads a route's return annotation when
-the route is defined, and accepts only Starlette ``Response`` classes there. This module has
-the same ``send_file`` and ``send_from_storage``, typed to return its :class:`FileResponse`,
-which is one (importing the module imports Starlette)::
+Their responses are :class:`FileResponse`, a ``starlette.responses.Response`` subclass, so
+FastAPI passes them through as they are and accepts the class as a route's return annotation.
+Failures before the first byte are raised as Starlette ``HTTPException``, which Starlette and
+FastAPI render. Every option is :func:`sendfs.send_file`'s; the HTTP work is sendfs's core::
 
     from fastapi import FastAPI
     from sendfs.starlette import FileResponse, send_file
@@ -14,45 +13,122 @@ which is one (importing the module imports Starlette)::
     @app.get("/report")
     async def report() -> FileResponse:
         return send_file("s3://reports/q3.pdf")
+
+Importing this module imports Starlette; :mod:`sendfs` itself never does, and what
+:func:`sendfs.send_file` returns is a Lilya response whatever else is imported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ParamSpec, cast
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec
 
-from lilya.datastructures import Header
-from starlette.responses import Response as StarletteResponse
+from lilya.exceptions import HTTPException as LilyaHTTPException
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .responses import file, send
+from .responses.asgi import serve
+from .responses.core import Download, caller_fields, check_headers
+from .responses.errors import HTTPError
 
-__all__ = ["FileResponse", "send_file", "send_from_storage"]
+__all__ = ["FileResponse", "send_file", "send_from_storage", "send_zip"]
 
 _P = ParamSpec("_P")
 
 
-class FileResponse(file.FileResponse, StarletteResponse):  # type: ignore[misc]
-    """:class:`sendfs.FileResponse`, also a ``starlette.responses.Response``.
+def starlette_exception(error: HTTPError) -> HTTPException:
+    """``error`` as the ``HTTPException`` Starlette and FastAPI render.
 
-    It is the class of every response ``send_file`` builds while Starlette is loaded. Every
-    method comes from :class:`sendfs.FileResponse` (first in the MRO).
+    Args:
+        error: The answer to render.
+    """
+    return HTTPException(error.status_code, error.detail, error.headers or None)
+
+
+class FileResponse(Response):
+    """A Starlette response serving a source with sendfs's HTTP semantics.
+
+    Build it with :func:`send_file` and friends, or from a download
+    (:meth:`from_download`). The caller's fields live in Starlette's ``raw_headers``, so
+    ``set_cookie`` and middleware work as on any Starlette response.
     """
 
-    # Starlette's read-only ``headers`` property, shadowed so that Lilya's ``make_headers``
-    # can set the headers as it does on its own responses.
-    headers: Header = None  # type: ignore[assignment]
+    def __init__(
+        self,
+        download: Download,
+        headers: Mapping[str, str] | None = None,
+        background: BackgroundTask | Any | None = None,
+    ) -> None:
+        check_headers(headers)
+        self.download = download
+        self.status_code = download.status_code
+        self.background = background
+        # Starlette's init_headers() adds Content-Type from media_type and Content-Length from
+        # a body: neither is set, so only the caller's fields are kept.
+        self.media_type = None
+        self.init_headers(headers)
+        self.media_type = download.media_type
+
+    @classmethod
+    def from_download(
+        cls,
+        download: Download,
+        headers: Mapping[str, str] | None = None,
+        background: BackgroundTask | Any | None = None,
+    ) -> FileResponse:
+        """The response for ``download`` (the same as calling the class).
+
+        Args:
+            download: What to serve.
+            headers: The caller's extra fields.
+            background: A task run after the response is sent (not after HEAD).
+        """
+        return cls(download, headers, background)
+
+    @property
+    def source(self) -> Any:
+        """What is served."""
+        return self.download.source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one HTTP request."""
+        caller = caller_fields(self.raw_headers)
+        await serve(self.download, caller, scope, receive, send, error=starlette_exception)
+        if self.background is not None and str(scope.get("method", "GET")).upper() != "HEAD":
+            await self.background()
 
 
-def _returning_starlette_responses(func: Callable[_P, Any]) -> Callable[_P, FileResponse]:
-    """``func`` itself, typed as returning this module's :class:`FileResponse`.
+def _as_starlette(func: Callable[_P, file.FileResponse]) -> Callable[_P, FileResponse]:
+    """``func`` (a Lilya-face call), returning this face's :class:`FileResponse` instead.
 
-    True at run time: with Starlette loaded, every response sendfs builds is one.
+    The download ``func`` built (and validated) is reused: nothing is opened twice.
     """
-    return cast("Callable[_P, FileResponse]", func)
+
+    @functools.wraps(func)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> FileResponse:
+        try:
+            lilya_response = func(*args, **kwargs)
+        except LilyaHTTPException as exc:  # a mount path that climbs out: a 404 already
+            error = HTTPError(exc.status_code or 404, exc.headers)
+            raise starlette_exception(error) from exc.__cause__
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in lilya_response.caller_fields()
+        }
+        return FileResponse(lilya_response.download, headers, lilya_response.background)
+
+    return build
 
 
-send_file = _returning_starlette_responses(send.send_file)
-""":func:`sendfs.send_file` itself, typed to return :class:`FileResponse`."""
+send_file = _as_starlette(send.send_file)
+""":func:`sendfs.send_file`, returning a Starlette :class:`FileResponse`."""
 
-send_from_storage = _returning_starlette_responses(send.send_from_storage)
-""":func:`sendfs.send_from_storage` itself, typed to return :class:`FileResponse`."""
+send_from_storage = _as_starlette(send.send_from_storage)
+""":func:`sendfs.send_from_storage`, returning a Starlette :class:`FileResponse`."""
+
+send_zip = _as_starlette(send.send_zip)
+""":func:`sendfs.send_zip`, returning a Starlette :class:`FileResponse`."""

@@ -2,7 +2,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 
-from sendfs import FileResponse, StorageFiles, registry, send_file, send_from_storage
+from sendfs import StorageFiles, registry
+from sendfs.starlette import FileResponse, send_file, send_from_storage
 
 
 async def manual(request: Request) -> FileResponse:

@@ -1,8 +1,7 @@
 """Storage errors as HTTP errors: the one place sendfs picks a status code for a failure.
 
-A failure before the first byte becomes an ``HTTPException`` that the app's exception handlers
-render. The exception class is a Lilya ``HTTPException`` and, when Starlette is installed, a
-Starlette one too, so Starlette and FastAPI apps render it with their handlers as well.
+A failure before the first byte becomes an :class:`HTTPError`, framework-free, which each face
+turns into the exception its framework renders (:func:`lilya_exception` for Lilya).
 
 Frameworks do not log the HTTP exceptions they render, so the failure is logged here, on the
 ``sendfs`` logger: a storage that failed (502) at WARNING, an object that changed mid-read (503)
@@ -11,7 +10,6 @@ at INFO, a missing or forbidden source (404, 403) at DEBUG, as clients cause tho
 
 from __future__ import annotations
 
-import functools
 import http
 import logging
 
@@ -27,7 +25,7 @@ from ..exceptions import (
 )
 from ..storages.paths import redact_urls_in, shorten
 
-__all__ = ["http_error", "status_for"]
+__all__ = ["HTTPError", "http_error", "lilya_exception", "status_error", "status_for"]
 
 logger = logging.getLogger("sendfs")
 
@@ -62,33 +60,49 @@ def status_for(exc: SendfsError) -> int | None:
     return None
 
 
-@functools.cache
-def _exception_class() -> type[LilyaHTTPException]:
-    try:
-        from starlette.exceptions import HTTPException as StarletteHTTPException
-    except ImportError:  # pragma: no cover - starlette is optional
-        return LilyaHTTPException
-    return type("HTTPException", (LilyaHTTPException, StarletteHTTPException), {})
+class HTTPError(SendfsError):
+    """The answer sendfs gives instead of the file, decided before the first byte.
+
+    Framework-free: each face turns it into its framework's exception (Lilya's and
+    Starlette's ``HTTPException``, Werkzeug's, Django's ``Http404``), which the app renders.
+    The storage error behind it is on ``__cause__``.
+
+    Args:
+        status_code: 404, 403, 502 or 503.
+        headers: Fields the answer must carry (``Retry-After`` for a busy storage).
+
+    Security:
+        ``detail`` is the status phrase only: paths, bucket names and storage messages never
+        reach the client.
+    """
+
+    def __init__(self, status_code: int, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status_code
+        self.headers = dict(headers or {})
+        self.detail = http.HTTPStatus(status_code).phrase
+        super().__init__(f"{status_code}: {self.detail}")
 
 
-def http_error(exc: SendfsError) -> Exception:
-    """Turn a storage error into the exception to raise before the response starts.
+def status_error(exc: SendfsError) -> SendfsError:
+    """Turn a storage error into the :class:`HTTPError` to raise before the response starts.
 
-    The detail is the status phrase only: paths, bucket names and backend messages never reach
-    the client. They go to the ``sendfs`` logger, with the status the client got.
+    The failure is logged on the ``sendfs`` logger with the status the client got (see the
+    module docstring for the levels).
 
     Args:
         exc: The storage error.
 
     Returns:
-        An HTTP exception, or ``exc`` itself when it has no status (see :func:`status_for`):
-        a configuration error, which propagates and which the server logs as a 500. A
-        ``StorageBusy`` 503 carries ``Retry-After``.
+        An :class:`HTTPError` (a ``StorageBusy`` 503 carries ``Retry-After``), or ``exc``
+        itself when it has no status (see :func:`status_for`): a configuration error, which
+        propagates and which the server logs as a 500.
 
     Security:
         Every URL in the logged message has its user info and query masked, a third-party
         backend's included; the storage's own error text (botocore, ``OSError``) is quoted.
     """
+    if isinstance(exc, HTTPError):
+        return exc
     status = status_for(exc)
     if status is None:
         return exc
@@ -96,5 +110,28 @@ def http_error(exc: SendfsError) -> Exception:
     message = shorten(redact_urls_in(str(exc)), LOG_MESSAGE_LIMIT)
     logger.log(_LOG_LEVELS.get(status, logging.DEBUG), "sendfs: HTTP %d: %s", status, message)
     headers = {"Retry-After": str(RETRY_AFTER)} if isinstance(exc, StorageBusy) else None
-    phrase = http.HTTPStatus(status).phrase
-    return _exception_class()(status_code=status, detail=phrase, headers=headers)
+    return HTTPError(status, headers)
+
+
+def lilya_exception(error: HTTPError) -> LilyaHTTPException:
+    """``error`` as the ``HTTPException`` Lilya apps render.
+
+    Args:
+        error: The answer to render.
+    """
+    return LilyaHTTPException(
+        status_code=error.status_code, detail=error.detail, headers=error.headers or None
+    )
+
+
+def http_error(exc: SendfsError) -> Exception:
+    """A storage error as the Lilya ``HTTPException`` to raise before the response starts.
+
+    Args:
+        exc: The storage error.
+
+    Returns:
+        The exception, or ``exc`` itself for a configuration error (see :func:`status_error`).
+    """
+    error = status_error(exc)
+    return lilya_exception(error) if isinstance(error, HTTPError) else error

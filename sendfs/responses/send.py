@@ -5,21 +5,21 @@ Names follow Flask/Werkzeug and Lilya, so existing code moves over by changing a
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..exceptions import MissingDependency, RedirectUnavailable, SourceNotFound
-from ..storages.fileobj import check_binary_file, is_file_object
-from ..storages.metadata import to_utc_datetime, unquote_etag
+from ..exceptions import SourceNotFound
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
-from ..storages.streams import Stream, is_async_iterable
+from .core import (
+    DEFAULT_EXPIRES,
+    DEFAULT_SEND_TIMEOUT,
+    DEFAULT_STORAGE_TIMEOUT,
+)
 from .errors import http_error
-from .file import DEFAULT_EXPIRES, DEFAULT_SEND_TIMEOUT, DEFAULT_STORAGE_TIMEOUT, FileResponse
+from .file import FileResponse
 
 if TYPE_CHECKING:
     from lilya.background import Task
@@ -27,93 +27,6 @@ if TYPE_CHECKING:
     from ..events import DownloadHook
 
 __all__ = ["send_file", "send_from_storage", "send_zip"]
-
-_UNSAFE_HEADER_VALUE = re.compile(r"[\x00\r\n]")
-
-
-#: Validators in ``headers`` would disagree with what preconditions are evaluated against.
-_VALIDATOR_FIELDS = {"etag": "etag=", "last-modified": "last_modified="}
-
-#: Statuses whose semantics forbid or redefine the body send_file frames.
-_BODYLESS_STATUSES = frozenset({204, 205, 206, 304, 416})
-
-
-def _check_headers(headers: Mapping[str, str] | None) -> None:
-    for name, value in (headers or {}).items():
-        if _UNSAFE_HEADER_VALUE.search(f"{name}{value}"):
-            raise ValueError(f"header {name!r} contains CR, LF or NUL")
-        option = _VALIDATOR_FIELDS.get(name.lower())
-        if option is not None:
-            raise ValueError(f"set {name} with the {option} option, not in headers")
-
-
-def _check_status(status_code: int) -> None:
-    if not 200 <= status_code <= 599 or status_code in _BODYLESS_STATUSES:
-        raise ValueError(f"status_code {status_code} cannot carry a whole file")
-
-
-def _check_etag(etag: bool | str) -> bool | str:
-    if isinstance(etag, bool):
-        return etag
-    bare = unquote_etag(etag)
-    if bare is None or etag.strip().startswith("W/"):
-        raise ValueError(
-            f"etag {etag!r} is not a strong entity tag (printable ASCII, no quotes, no W/): "
-            "sendfs serves exact bytes, so its tags are strong"
-        )
-    return bare
-
-
-def _check_last_modified(value: datetime | float | None) -> datetime | None:
-    if value is None:
-        return None
-    moment = to_utc_datetime(value)
-    if moment is None:
-        raise TypeError(f"last_modified must be a datetime or a POSIX timestamp, not {value!r}")
-    return moment
-
-
-#: S3's longest presigned URL lifetime (SigV4): 7 days.
-MAX_EXPIRES = 7 * 24 * 3600
-
-
-def _check_redirect(
-    redirect: object, expires: int, status_code: int, *, served_by_app: bool
-) -> None:
-    if redirect not in (False, True, "required"):
-        raise ValueError(f"redirect must be True, False or 'required', not {redirect!r}")
-    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
-        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
-    if redirect and status_code != 200:
-        raise ValueError("a redirect answers 307: status_code must stay 200")
-    if redirect == "required" and served_by_app:
-        raise RedirectUnavailable(
-            "redirect='required' needs a storage that can presign URLs (s3://, az://...); "
-            "local paths, file objects and streams can only be sent by the app"
-        )
-
-
-def _check_positive(name: str, value: int | None, *, zero: bool) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
-        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} int")
-
-
-def check_timeout(name: str, value: float | None) -> None:
-    """Refuse a timeout that is not a positive number of seconds or ``None``.
-
-    Args:
-        name: The option's name, for the message.
-        value: Its value.
-
-    Raises:
-        ValueError: ``value`` is zero, negative or not a number.
-    """
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds or None, not {value!r}")
 
 
 def send_file(
@@ -228,28 +141,6 @@ def send_file(
     """
     if download_name is not None and attachment_filename is not None:
         raise TypeError("pass download_name or its alias attachment_filename, not both")
-    if is_file_object(source):
-        check_binary_file(source)
-    if size is not None:
-        if not is_async_iterable(source):
-            raise TypeError("size= is for async iterable sources; other sources know their size")
-        source = Stream(source, size=size)
-    reg = registry or default_registry
-    try:
-        resolved = reg.resolve(source, **dict(storage_options or {}))
-    except SourceNotFound as exc:  # a mount path that climbs out: a plain 404
-        raise http_error(exc) from exc
-    _check_redirect(redirect, expires, status_code, served_by_app=reg.serves_locally(resolved))
-    if deduce_media_type_from_body and importlib.util.find_spec("magic") is None:
-        raise MissingDependency(
-            "deduce_media_type_from_body needs python-magic: pip install python-magic"
-        )
-    _check_positive("max_age", max_age, zero=True)
-    _check_positive("chunk_size", chunk_size, zero=False)
-    check_timeout("send_timeout", send_timeout)
-    check_timeout("storage_timeout", storage_timeout)
-    _check_headers(headers)
-    _check_status(status_code)
     return FileResponse(
         source,
         status_code=status_code,
@@ -258,17 +149,18 @@ def send_file(
         background=background,
         filename=download_name or attachment_filename,
         content_disposition_type="attachment" if as_attachment else "inline",
-        etag=_check_etag(etag),
-        last_modified=_check_last_modified(last_modified),
+        etag=etag,
+        last_modified=last_modified,
         max_age=max_age,
         conditional=conditional,
         chunk_size=chunk_size,
         storage_options=storage_options,
-        registry=reg,
+        registry=registry,
         sniff_media_type=bool(deduce_media_type_from_body),
         on_complete=on_complete,
         redirect=redirect,
         expires=expires,
+        size=size,
         send_timeout=send_timeout,
         storage_timeout=storage_timeout,
     )
@@ -366,10 +258,6 @@ def send_zip(
     """
     from ..storages.archive import ZipArchive  # the zip writer loads with the first archive
 
-    _check_positive("chunk_size", chunk_size, zero=False)
-    check_timeout("send_timeout", send_timeout)
-    check_timeout("storage_timeout", storage_timeout)
-    _check_headers(headers)
     archive = ZipArchive(
         entries,
         compress=compress,

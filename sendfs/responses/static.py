@@ -22,10 +22,11 @@ from ..exceptions import RedirectUnavailable, SendfsError, SourceIsDirectory, St
 from ..storages.base import DirEntry
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
+from .core import DEFAULT_STORAGE_TIMEOUT, check_timeout
 from .errors import http_error
-from .file import DEFAULT_STORAGE_TIMEOUT, FileResponse
+from .file import FileResponse
 from .headers import http_date
-from .send import check_timeout, send_from_storage
+from .send import send_from_storage
 
 __all__ = ["StorageFiles", "render_listing"]
 

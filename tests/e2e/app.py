@@ -62,6 +62,7 @@ from sendfs import (
     send_file,
     send_zip,
 )
+from sendfs import starlette as starlette_face
 
 __all__ = [
     "ATTACHMENT_NAME",
@@ -148,13 +149,13 @@ def _copy_into_memory(root: str) -> None:
 
 
 def create_starlette_app(root: str) -> Starlette:
-    """The Starlette variant: the same responses returned from Starlette endpoints."""
+    """The Starlette variant: the Starlette face's responses from Starlette endpoints."""
 
-    async def local(request: StarletteRequest) -> FileResponse:
-        return send_file(_local_path(root, str(request.path_params["name"])))
+    async def local(request: StarletteRequest) -> starlette_face.FileResponse:
+        return starlette_face.send_file(_local_path(root, str(request.path_params["name"])))
 
-    async def missing(request: StarletteRequest) -> FileResponse:
-        return send_file(os.path.join(root, "missing.bin"))
+    async def missing(request: StarletteRequest) -> starlette_face.FileResponse:
+        return starlette_face.send_file(os.path.join(root, "missing.bin"))
 
     return Starlette(
         routes=[

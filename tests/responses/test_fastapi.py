@@ -1,7 +1,8 @@
-"""FastAPI and Starlette apps return ``send_file`` responses from their routes as they are.
+"""FastAPI and Starlette apps return ``sendfs.starlette`` responses from their routes.
 
 FastAPI passes a returned value through only when it is a Starlette ``Response`` (anything else
-is encoded as JSON), so once Starlette is imported a ``FileResponse`` is one too.
+is encoded as JSON): the Starlette face's responses always are. The Lilya face's never are,
+whatever the process imported: the class a user gets depends on the face imported only.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import pytest
 from fastapi import BackgroundTasks, FastAPI
 from starlette.responses import Response as StarletteResponse
 
+from sendfs import FileResponse as PlainFileResponse
 from sendfs import StorageFiles
 from sendfs import send_file as plain_send_file
-from sendfs.starlette import FileResponse, send_file
+from sendfs.starlette import FileResponse, send_file, send_zip
 from tests.helpers import asgi_client
 
 pytestmark = pytest.mark.anyio
@@ -58,12 +60,17 @@ def client(files: Path) -> httpx.AsyncClient:
 
 
 async def test_a_returned_response_is_a_starlette_response() -> None:
-    assert send_file is plain_send_file  # the same function, typed for Starlette
-    response = plain_send_file(io.BytesIO(b"x"))
+    response = send_file(io.BytesIO(b"x"))
     assert isinstance(response, FileResponse)
-    assert issubclass(type(response), StarletteResponse)
-    response.set_cookie("session", "1")
-    assert response.headers["set-cookie"].startswith("session=1")
+    assert isinstance(response, StarletteResponse)
+    zipped = send_zip({"x.txt": io.BytesIO(b"x")})
+    assert isinstance(zipped, FileResponse)
+
+
+async def test_the_lilya_face_stays_lilya_with_starlette_imported() -> None:
+    response = plain_send_file(io.BytesIO(b"x"))
+    assert type(response) is PlainFileResponse
+    assert StarletteResponse not in type(response).__mro__
 
 
 async def test_fastapi_route_serves_the_file_with_its_headers(client: httpx.AsyncClient) -> None:
@@ -116,17 +123,26 @@ async def test_fastapi_sync_route_and_mounted_storage_files(client: httpx.AsyncC
     assert escape.status_code == 404
 
 
-async def test_subclasses_are_starlette_responses_too_and_keep_their_methods() -> None:
-    from sendfs.responses.file import FileResponse as Plain
-
-    class Mine(Plain):
+async def test_subclasses_keep_their_class() -> None:
+    class Mine(PlainFileResponse):
         marker = "mine"
 
     response = Mine(io.BytesIO(b"x"))
-    assert isinstance(response, Mine)
-    assert issubclass(type(response), StarletteResponse)
+    assert type(response) is Mine
+    assert StarletteResponse not in type(response).__mro__
     assert response.marker == "mine"
-    assert type(Mine(io.BytesIO(b"y"))) is type(response)
+
+
+async def test_a_mount_path_climbing_out_is_starlettes_404() -> None:
+    from starlette.exceptions import HTTPException
+
+    from sendfs.storages import StorageRegistry
+
+    registry = StorageRegistry(entry_points=False)
+    registry.mount("media", "memory://media")
+    with pytest.raises(HTTPException) as raised:
+        send_file("media://../x", registry=registry)
+    assert raised.value.status_code == 404
 
 
 def test_without_starlette_loaded_nothing_imports_it() -> None:

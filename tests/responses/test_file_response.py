@@ -852,19 +852,23 @@ def test_both_names_is_a_type_error() -> None:
 # -- other frameworks -----------------------------------------------------------------------------
 
 
-async def test_works_in_starlette_and_errors_reach_its_handlers(tmp_path: Path) -> None:
+async def test_the_starlette_face_works_in_starlette_and_errors_reach_its_handlers(
+    tmp_path: Path,
+) -> None:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.routing import Route
 
+    from sendfs import starlette
+
     path = tmp_path / "x.txt"
     path.write_bytes(b"hello starlette")
 
-    async def found(request: Request) -> FileResponse:
-        return send_file(path)
+    async def found(request: Request) -> starlette.FileResponse:
+        return starlette.send_file(path)
 
-    async def missing(request: Request) -> FileResponse:
-        return send_file(tmp_path / "nope")
+    async def missing(request: Request) -> starlette.FileResponse:
+        return starlette.send_file(tmp_path / "nope")
 
     app = Starlette(routes=[Route("/found", found), Route("/missing", missing)])
     async with asgi_client(app) as client:
@@ -1014,10 +1018,11 @@ def body_messages(recorded: Recorded) -> list[tuple[bytes, bool]]:
     ]
 
 
-async def test_a_source_longer_than_its_size_aborts_instead_of_sending_extra_bytes() -> None:
+async def test_a_source_longer_than_its_size_is_a_502_before_anything_is_sent() -> None:
     recorded = await record_call(misreported(3, b"abc", b"d"), raises=True)
-    assert isinstance(recorded.error, BackendError)
-    assert [m["type"] for m in recorded.messages] == ["http.response.start"]
+    assert getattr(recorded.error, "status_code", None) == 502
+    assert isinstance(getattr(recorded.error, "__cause__", None), BackendError)
+    assert recorded.messages == []
 
 
 async def test_a_later_chunk_past_the_size_aborts_before_it_is_sent() -> None:

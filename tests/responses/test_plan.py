@@ -16,13 +16,21 @@ from sendfs.exceptions import (
     SourceChanged,
     SourceForbidden,
     SourceNotFound,
+    StorageBusy,
     UnknownScheme,
     UnsafePath,
 )
 from sendfs.responses.conditional import Validators
-from sendfs.responses.errors import http_error, status_for
+from sendfs.responses.errors import (
+    HTTPError,
+    http_error,
+    lilya_exception,
+    status_error,
+    status_for,
+)
 from sendfs.responses.plan import Plan, decide
 from sendfs.responses.ranges import MAX_RANGES, ByteRange
+from sendfs.starlette import starlette_exception
 
 B = ByteRange
 SIZE = 10_000
@@ -316,19 +324,31 @@ def test_status_for(error: SendfsError, status: int | None) -> None:
         pytest.param(BackendError(SECRET), 502, "Bad Gateway", id="backend"),
     ],
 )
-def test_http_error_is_a_lilya_and_starlette_exception_with_only_the_phrase(
+def test_each_face_renders_the_status_with_only_the_phrase(
     error: SendfsError, status: int, phrase: str
 ) -> None:
-    exc = http_error(error)
-    is_starlette = isinstance(exc, StarletteHTTPException)
-    assert isinstance(exc, LilyaHTTPException)
-    assert is_starlette
-    assert exc.status_code == status
-    assert exc.detail == phrase
-    assert exc.headers is None
-    for text in (str(exc), repr(exc), *map(str, exc.args)):
-        assert "private-bucket" not in text
-        assert "alice" not in text
+    core = status_error(error)
+    assert isinstance(core, HTTPError)
+    lilya = http_error(error)
+    starlette = starlette_exception(core)
+    assert isinstance(lilya, LilyaHTTPException)
+    assert StarletteHTTPException not in type(lilya).__mro__
+    assert isinstance(starlette, StarletteHTTPException)
+    for exc in (core, lilya, starlette):
+        assert exc.status_code == status
+        assert exc.detail == phrase
+        assert not exc.headers
+        for text in (str(exc), repr(exc), *map(str, exc.args)):
+            assert "private-bucket" not in text
+            assert "alice" not in text
+
+
+def test_a_busy_storage_is_a_503_with_retry_after_in_every_face() -> None:
+    core = status_error(StorageBusy("pool"))
+    assert isinstance(core, HTTPError)
+    for exc in (core, lilya_exception(core), starlette_exception(core)):
+        assert exc.status_code == 503
+        assert exc.headers == {"Retry-After": "5"}
 
 
 @pytest.mark.parametrize(
@@ -343,5 +363,5 @@ def test_http_error_returns_configuration_errors_themselves(error: SendfsError) 
     assert http_error(error) is error
 
 
-def test_http_errors_share_one_class() -> None:
-    assert type(http_error(SourceNotFound("a"))) is type(http_error(BackendError("b")))
+def test_status_errors_share_one_class() -> None:
+    assert type(status_error(SourceNotFound("a"))) is type(status_error(BackendError("b")))

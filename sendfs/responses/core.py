@@ -1,0 +1,726 @@
+"""The HTTP core, framework-free: a prepared download answers requests.
+
+:class:`Download` holds a source and its options, validated once when it is built (every face,
+and a direct ``FileResponse(...)``, goes through it). :meth:`Download.answer` turns (method,
+request headers, the caller's fields) into an :class:`Answer`: a status, the header fields
+and a body, which is nothing, a stream of chunks, or a local file a server may send itself.
+The faces (Lilya, Starlette, Flask, Django, Litestar) only translate an answer into their
+framework's response and send it; no face decides anything about HTTP.
+
+Failures before the first byte are raised as :class:`~sendfs.responses.errors.HTTPError`
+(404, 403, 502, 503), which each face turns into its framework's exception. After the first
+byte, the body raises :class:`~sendfs.exceptions.BackendError` and the face aborts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import anyio
+
+from ..events import DownloadHook, Tracker, describe_source
+from ..exceptions import (
+    BackendError,
+    MissingDependency,
+    RedirectUnavailable,
+    SendfsError,
+    SourceNotFound,
+    StorageBusy,
+)
+from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
+from ..storages.metadata import to_utc_datetime, unquote_etag
+from ..storages.registry import StorageRegistry
+from ..storages.registry import registry as default_registry
+from ..storages.streams import Stream, is_async_iterable
+from .conditional import Validators
+from .errors import status_error
+from .fields import (
+    Fields,
+    disposition_value,
+    empty_status_fields,
+    given_media_type,
+    not_modified_fields,
+    redirect_fields,
+    representation_fields,
+)
+from .headers import content_type, is_token
+from .plan import Plan, decide, read_hint
+
+__all__ = [
+    "DEFAULT_EXPIRES",
+    "DEFAULT_SEND_TIMEOUT",
+    "DEFAULT_STORAGE_TIMEOUT",
+    "MAX_EXPIRES",
+    "Answer",
+    "Body",
+    "Download",
+    "check_headers",
+    "check_timeout",
+    "closing_iterator",
+]
+
+#: Lifetime of presigned redirect URLs when the caller does not say, in seconds.
+DEFAULT_EXPIRES = 300
+#: S3's longest presigned URL lifetime (SigV4): 7 days.
+MAX_EXPIRES = 7 * 24 * 3600
+
+#: How long one body message may wait for the client to take the previous ones, in seconds
+#: (nginx's ``send_timeout``). A message is at most one chunk.
+DEFAULT_SEND_TIMEOUT = 60.0
+
+#: How long the storage may take to start answering a read (a free connection in its pool,
+#: then its first bytes), in seconds.
+DEFAULT_STORAGE_TIMEOUT = 10.0
+
+#: How much of the body python-magic sees when the media type is sniffed.
+SNIFF_LENGTH = 2048
+
+#: Statuses whose semantics forbid or redefine the body a download frames.
+_BODYLESS_STATUSES = frozenset({204, 205, 206, 304, 416})
+#: Validators in ``headers`` would disagree with what preconditions are evaluated against.
+_VALIDATOR_FIELDS = {"etag": "etag=", "last-modified": "last_modified="}
+_UNSAFE_HEADER_CHARACTERS = ("\x00", "\r", "\n")
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def check_headers(headers: Mapping[str, str] | None) -> None:
+    """Refuse caller fields that would split the response or contradict the validators.
+
+    Args:
+        headers: The caller's extra response fields.
+
+    Raises:
+        ValueError: A name or value holds CR, LF or NUL, or sets ETag or Last-Modified
+            (which the ``etag=`` and ``last_modified=`` options set).
+    """
+    for name, value in (headers or {}).items():
+        if any(bad in f"{name}{value}" for bad in _UNSAFE_HEADER_CHARACTERS):
+            raise ValueError(f"header {name!r} contains CR, LF or NUL")
+        option = _VALIDATOR_FIELDS.get(name.lower())
+        if option is not None:
+            raise ValueError(f"set {name} with the {option} option, not in headers")
+
+
+def check_timeout(name: str, value: float | None) -> None:
+    """Refuse a timeout that is not a positive number of seconds or ``None``.
+
+    Args:
+        name: The option's name, for the message.
+        value: Its value.
+
+    Raises:
+        ValueError: ``value`` is zero, negative or not a number.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None, not {value!r}")
+
+
+def _check_positive(name: str, value: int | None, *, zero: bool) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
+        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} int")
+
+
+def _check_status(status_code: int) -> None:
+    if not 200 <= status_code <= 599 or status_code in _BODYLESS_STATUSES:
+        raise ValueError(f"status_code {status_code} cannot carry a whole file")
+
+
+def _check_etag(etag: bool | str) -> bool | str:
+    if isinstance(etag, bool):
+        return etag
+    bare = unquote_etag(etag)
+    if bare is None or etag.strip().startswith("W/"):
+        raise ValueError(
+            f"etag {etag!r} is not a strong entity tag (printable ASCII, no quotes, no W/): "
+            "sendfs serves exact bytes, so its tags are strong"
+        )
+    return bare
+
+
+def _check_last_modified(value: datetime | float | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = to_utc_datetime(value)
+    if moment is None:
+        raise TypeError(f"last_modified must be a datetime or a POSIX timestamp, not {value!r}")
+    return moment
+
+
+def _check_redirect(redirect: object, expires: int, status_code: int) -> None:
+    if redirect not in (False, True, "required"):
+        raise ValueError(f"redirect must be True, False or 'required', not {redirect!r}")
+    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
+        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
+    if redirect and status_code != 200:
+        raise ValueError("a redirect answers 307: status_code must stay 200")
+
+
+# -- the answer ------------------------------------------------------------------------------
+
+
+class Body:
+    """The bytes of an answer, read from the storage as the face sends them.
+
+    :meth:`start` reads the first chunk (a failure there is still an HTTP error); iterating
+    then yields the rest. A body that would pass its length, or ends short of it, raises
+    :class:`~sendfs.exceptions.BackendError` before the offending chunk or the end, so the face
+    aborts whatever the server checks itself.
+
+    Args:
+        chunks: The storage's chunks; closed by :meth:`aclose`.
+        length: The body's length (its Content-Length), when known.
+        download: The download, for its storage deadline.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], length: int | None, download: Download):
+        self.length = length
+        self._chunks = chunks
+        self._download = download
+        self._sent = 0
+        #: Whether the first chunk was the whole body (the face may send it as the last one).
+        self.whole = False
+
+    async def start(self) -> bytes:
+        """Read the first chunk (``b""`` for an empty body).
+
+        Raises:
+            HTTPError: The storage failed, or did not start answering within
+                ``storage_timeout``: nothing was sent yet.
+        """
+        try:
+            with self._download.storage_deadline("reading"):
+                first = await anext(self._chunks, b"")
+            self._sent = len(first)
+            if self.length is not None and len(first) >= self.length:
+                self._check_more(len(first))
+                if await anext(self._chunks, None) is not None:
+                    self._check_more(self.length + 1)
+                self.whole = True
+        except SendfsError as exc:
+            raise status_error(exc) from exc
+        return first
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._rest()
+
+    async def _rest(self) -> AsyncIterator[bytes]:
+        if self.whole:
+            return
+        async for chunk in self._chunks:
+            self._sent += len(chunk)
+            self._check_more(self._sent)
+            yield chunk
+        if self.length is not None and self._sent != self.length:
+            raise BackendError(f"the source ended after {self._sent} of its {self.length} bytes")
+
+    def _check_more(self, sent: int) -> None:
+        if self.length is not None and sent > self.length:
+            raise BackendError(f"the source sent more than its {self.length} bytes")
+
+    async def aclose(self) -> None:
+        """Close the storage's chunks (their ``finally`` runs now: handles, S3 bodies)."""
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class Answer:
+    """What to send: a status, the header fields and, for a 200 or 206 GET, a body.
+
+    Args:
+        status: The status code.
+        headers: The fields, lower-case names (see :mod:`sendfs.responses.fields`).
+        body: The bytes to send; ``None`` for HEAD, 304, 307, 412 and 416.
+        path: For a full answer from a local file, its path, which a server that can send a
+            file itself (``http.response.pathsend``, ``wsgi.file_wrapper``) may use instead of
+            the body; the descriptor stays open until :meth:`aclose`.
+        resource: The opened source, closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        headers: Fields,
+        body: Body | None = None,
+        *,
+        path: str | None = None,
+        resource: Resource | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.path = path
+        self.resource = resource
+
+    def file_descriptor(self) -> int | None:
+        """The open descriptor behind :attr:`path`, for ``wsgi.file_wrapper`` (dup it)."""
+        fd = getattr(self.resource, "fileno", None)
+        return fd() if callable(fd) and self.path is not None else None
+
+    async def aclose(self) -> None:
+        """Release the body and the resource, even when the request was cancelled."""
+        with anyio.CancelScope(shield=True):
+            if self.body is not None:
+                await self.body.aclose()
+            if self.resource is not None:
+                await self.resource.aclose()
+
+
+class Download:
+    """A source with its options, validated: it answers any number of requests.
+
+    Args:
+        source: A local path, a binary file object, a URL (``s3://bucket/key``, a mount),
+            an async iterable of bytes, or what ``registry.locate`` returned.
+        status_code: The status of a full answer; anything but 200 turns off conditional and
+            range handling (the body is then not "the representation").
+        media_type: The Content-Type; by default guessed from ``filename``, then the source's
+            name, then what the storage recorded, else ``application/octet-stream``.
+        filename: The download name for Content-Disposition.
+        disposition: ``"attachment"``, ``"inline"``, or ``None`` for inline with the name
+            when one is known.
+        etag: ``True`` for the storage's tag, ``False`` for none, or a strong tag of your own.
+        last_modified: Overrides the storage's modification time.
+        max_age: Cache-Control ``public, max-age=N``; ``None`` sends ``no-cache``.
+        conditional: Answer conditional requests (304 / 412) and honour Range.
+        chunk_size: Bytes per read; by default what suits the backend.
+        storage_options: Options for the backend (fsspec storage options).
+        registry: The storage registry; by default :data:`sendfs.storages.registry`.
+        sniff_media_type: Without ``media_type``, read the first 2 KiB and let python-magic
+            name the type (one extra read).
+        on_complete: A hook called with a :class:`~sendfs.events.DownloadEvent` when the
+            response is over; the registry's ``on_complete`` hook, if any, runs after it.
+        redirect: ``True`` answers ``307`` to a presigned storage URL when the storage can
+            sign, else streams; ``"required"`` raises
+            :class:`~sendfs.exceptions.RedirectUnavailable` instead of streaming.
+        expires: Lifetime of a presigned URL in seconds.
+        size: For an async iterable source, the exact number of bytes it yields.
+        send_timeout: Seconds one body message may wait for the client (the faces' senders
+            apply it); ``None`` waits for ever.
+        storage_timeout: Seconds the storage may take to start answering each read: a 503
+            with ``Retry-After`` before the first byte, an abort after. ``None`` waits for ever.
+
+    Raises:
+        TypeError: ``source`` is a text stream or no source at all, or ``size=`` for a source
+            that is not an async iterable.
+        ValueError: An option out of range.
+        sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` for a source only the
+            app can send (a local path, a file object, a stream).
+        sendfs.exceptions.UnknownScheme: No backend serves the URL's scheme.
+        sendfs.exceptions.MissingDependency: The backend's optional package is missing, or
+            python-magic for ``sniff_media_type``.
+        HTTPError: A mount path that climbs out of its mount (a 404).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        status_code: int = 200,
+        media_type: str | None = None,
+        filename: str | None = None,
+        disposition: Literal["attachment", "inline"] | str | None = None,
+        etag: bool | str = True,
+        last_modified: datetime | float | None = None,
+        max_age: int | None = None,
+        conditional: bool = True,
+        chunk_size: int | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        registry: StorageRegistry | None = None,
+        sniff_media_type: bool = False,
+        on_complete: DownloadHook | None = None,
+        redirect: bool | str = False,
+        expires: int = DEFAULT_EXPIRES,
+        size: int | None = None,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
+    ) -> None:
+        from ..storages.fileobj import check_binary_file, is_file_object
+
+        if is_file_object(source):
+            check_binary_file(source)
+        if size is not None:
+            if not is_async_iterable(source):
+                raise TypeError(
+                    "size= is for async iterable sources; other sources know their size"
+                )
+            _check_positive("size", size, zero=True)
+            source = Stream(source, size=size)
+        if disposition is not None and not is_token(disposition):
+            raise ValueError(f"{disposition!r} is not a disposition type")
+        self.registry = registry or default_registry
+        self.storage_options = dict(storage_options or {})
+        try:
+            resolved = self.registry.resolve(source, **self.storage_options)
+        except SourceNotFound as exc:  # a mount path that climbs out: a plain 404
+            raise status_error(exc) from exc
+        _check_redirect(redirect, expires, status_code)
+        if redirect == "required" and self.registry.serves_locally(resolved):
+            raise RedirectUnavailable(
+                "redirect='required' needs a storage that can presign URLs (s3://, az://...); "
+                "local paths, file objects and streams can only be sent by the app"
+            )
+        if sniff_media_type and importlib.util.find_spec("magic") is None:
+            raise MissingDependency(
+                "sniffing the media type needs python-magic: pip install python-magic"
+            )
+        _check_positive("max_age", max_age, zero=True)
+        _check_positive("chunk_size", chunk_size, zero=False)
+        _check_status(status_code)
+        check_timeout("send_timeout", send_timeout)
+        check_timeout("storage_timeout", storage_timeout)
+        self.source = source
+        self.status_code = status_code
+        self.media_type = media_type
+        self.filename = filename
+        self.disposition = disposition
+        self.etag = _check_etag(etag)
+        self.last_modified = _check_last_modified(last_modified)
+        self.max_age = max_age
+        self.conditional = conditional
+        self.chunk_size = chunk_size
+        self.sniff_media_type = sniff_media_type
+        self.on_complete = on_complete
+        self.redirect = redirect
+        self.expires = expires
+        self.send_timeout = send_timeout
+        self.storage_timeout = storage_timeout
+
+    def __repr__(self) -> str:
+        return f"<Download {describe_source(self.source)}>"
+
+    @property
+    def plain(self) -> bool:
+        """Whether preconditions and ranges apply (a 200 answer, conditional on)."""
+        return self.conditional and self.status_code == 200
+
+    def hooks(self) -> list[DownloadHook]:
+        """The ``on_complete`` hooks to run: this download's, then the registry's."""
+        registry_hook = getattr(self.registry, "on_complete", None)
+        return [hook for hook in (self.on_complete, registry_hook) if hook is not None]
+
+    # -- answering ----------------------------------------------------------------------
+
+    async def answer(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        caller: Fields,
+        tracker: Tracker | None = None,
+    ) -> Answer:
+        """Open the source and decide the answer to one request.
+
+        Args:
+            method: The request method, upper case.
+            headers: The request's fields: lower-case names, repeats joined with ``, ``.
+            caller: The caller's response fields (lower-case names), which override the
+                computed ones except the framing fields.
+            tracker: Filled with what the answer carries, for download events.
+
+        Returns:
+            The answer; the caller sends it and then calls :meth:`Answer.aclose`.
+
+        Raises:
+            HTTPError: The source is missing, forbidden or failed (404, 403, 502, 503).
+            sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` and the storage
+                cannot sign with its credentials.
+        """
+        resource = await self._open(method, headers, caller)
+        try:
+            return await self._decide(resource, method, headers, caller, tracker)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await resource.aclose()
+            raise
+
+    async def _decide(
+        self,
+        resource: Resource,
+        method: str,
+        headers: Mapping[str, str],
+        caller: Fields,
+        tracker: Tracker | None,
+    ) -> Answer:
+        info = resource.info
+        validators = self._validators(info)
+        media_type = self._media_type(info, caller)
+        plan = self._plan(method, headers, info, validators, media_type)
+        if plan.status not in (304, 412) and (sniffed := await self._sniff(resource, caller)):
+            # Sniffing reads the body's start: only for answers that carry the type.
+            media_type = self._media_type(info, caller, sniffed)
+            plan = self._plan(method, headers, info, validators, media_type)
+        if tracker is not None:
+            tracker.size = info.size
+            tracker.ranges = tuple((r.start, r.stop) for r in plan.ranges)
+            tracker.download_name = self.filename or info.name
+            tracker.content_type = media_type
+        disposition = disposition_value(self.disposition, self.filename, info.name, media_type)
+        if self.redirect and plan.status in (200, 206, 416):
+            location = await self._presigned(resource, media_type, disposition)
+            if location is not None:
+                return Answer(307, redirect_fields(location, caller), resource=resource)
+        if plan.status == 304:
+            fields = not_modified_fields(validators, self.max_age, caller)
+            return Answer(304, fields, resource=resource)
+        if plan.status in (412, 416):
+            return Answer(
+                plan.status, empty_status_fields(plan.status, info.size), resource=resource
+            )
+        fields = representation_fields(
+            plan,
+            size=info.size,
+            validators=validators,
+            max_age=self.max_age,
+            ranges_ok=info.size is not None and info.seekable and self.plain,
+            media_type=media_type,
+            disposition=disposition,
+            caller=caller,
+        )
+        status = self.status_code if plan.status == 200 else plan.status
+        if method == "HEAD":
+            return Answer(status, fields, resource=resource)
+        body = self._body(resource, plan, info)
+        path = None if plan.ranges else _local_path(resource)
+        return Answer(status, fields, body, path=path, resource=resource)
+
+    def _body(self, resource: Resource, plan: Plan, info: FileInfo) -> Body:
+        suggested: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)
+        chunk_size = self.chunk_size or suggested
+        if plan.multipart is not None:
+            chunks = self._multipart_chunks(resource, plan, chunk_size)
+            return Body(chunks, plan.multipart.content_length, self)
+        start, stop = (plan.ranges[0].start, plan.ranges[0].stop) if plan.ranges else (0, None)
+        length = info.size if stop is None else stop - start
+        return Body(resource.iter_range(start, stop, chunk_size), length, self)
+
+    async def _multipart_chunks(
+        self, resource: Resource, plan: Plan, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        """The multipart body; each part's header travels with the part's first data chunk.
+
+        Raises:
+            BackendError: A range yielded more or fewer bytes than it spans (its part would
+                carry another part's bytes under its own header).
+            StorageBusy: The storage took longer than ``storage_timeout`` to start a part.
+        """
+        assert plan.multipart is not None
+        for byte_range, part_header in zip(plan.ranges, plan.multipart.parts, strict=True):
+            pending = part_header
+            received = 0
+            async with closing_iterator(
+                resource.iter_range(byte_range.start, byte_range.stop, chunk_size)
+            ) as chunks:
+                with self.storage_deadline("reading"):  # each part is a request of its own
+                    opening = await anext(chunks, None)
+                async for chunk in _prepend(opening, chunks):
+                    received += len(chunk)
+                    yield pending + chunk if pending else chunk
+                    pending = b""
+            if received != len(byte_range):
+                raise BackendError(
+                    f"the source sent {received} bytes for a range of {len(byte_range)}"
+                )
+        yield plan.multipart.closing
+
+    # -- opening ------------------------------------------------------------------------
+
+    async def _open(self, method: str, headers: Mapping[str, str], caller: Fields) -> Resource:
+        """Open the source; on S3 a GET's metadata and bytes come from one request.
+
+        When the storage answered the hinted request "not modified" but the request's own
+        evaluation wants more than a 304 (it has the final say), open again without a hint.
+        """
+        hint = self._read_hint(method, headers, caller)
+        resource = await self._open_with(hint)
+        if not resource.info.validators_only:
+            return resource
+        plan = decide(
+            method,
+            dict(headers),
+            size=None,
+            validators=self._validators(resource.info),
+            content_type="",
+            conditional=self.plain,
+            ranges=False,
+        )
+        if plan.status == 304:
+            return resource
+        with anyio.CancelScope(shield=True):
+            await resource.aclose()
+        return await self._open_with(None)
+
+    def _read_hint(
+        self, method: str, headers: Mapping[str, str], caller: Fields
+    ) -> ReadHint | None:
+        if self._sniffs(caller):
+            return None  # sniffing reads the first bytes, not the planned range
+        if self.redirect:
+            return None  # the storage will send the bytes: open without starting a body
+        return read_hint(
+            method,
+            dict(headers),
+            conditional=self.plain,
+            ranges=self.plain,
+            storage_validators=self.etag is True and self.last_modified is None,
+        )
+
+    async def _open_with(self, hint: ReadHint | None) -> Resource:
+        try:
+            with self.storage_deadline("opening"):
+                return await self.registry.open(self.source, read_hint=hint, **self.storage_options)
+        except SendfsError as exc:
+            raise status_error(exc) from exc
+
+    @contextmanager
+    def storage_deadline(self, doing: str) -> Iterator[None]:
+        """Bound a wait for the storage's answer by ``storage_timeout``.
+
+        Args:
+            doing: What is waited for, for the message.
+
+        Raises:
+            StorageBusy: The storage did not answer in time.
+        """
+        with anyio.move_on_after(self.storage_timeout) as deadline:
+            yield
+        if deadline.cancelled_caught:
+            source = describe_source(self.source)
+            raise StorageBusy(
+                f"the storage took over {self.storage_timeout} s {doing} {source} "
+                "(every connection of its pool in use?)"
+            )
+
+    # -- deciding -----------------------------------------------------------------------
+
+    def _plan(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        info: FileInfo,
+        validators: Validators,
+        media_type: str,
+    ) -> Plan:
+        return decide(
+            method,
+            dict(headers),
+            size=info.size,
+            validators=validators,
+            content_type=media_type,
+            conditional=self.plain,
+            ranges=self.plain and info.seekable,
+        )
+
+    def _validators(self, info: FileInfo) -> Validators:
+        etag = info.etag if self.etag is True else (self.etag or None)
+        modified = to_utc_datetime(self.last_modified or info.mtime)
+        return Validators.current(etag, modified, datetime.now(timezone.utc))
+
+    def _sniffs(self, caller: Fields) -> bool:
+        """Whether the type is read from the body: asked for, and given nowhere else."""
+        return self.sniff_media_type and not self.media_type and not given_media_type(caller)
+
+    def _media_type(self, info: FileInfo, caller: Fields, sniffed: str | None = None) -> str:
+        given = given_media_type(caller)
+        if given:
+            return given
+        return content_type(
+            mimetype=self.media_type or sniffed,
+            names=(self.filename, info.name),
+            stored=info.content_type,
+        )
+
+    async def _sniff(self, resource: Resource, caller: Fields) -> str | None:
+        if not self._sniffs(caller) or resource.info.size is None:
+            return None
+        import magic  # python-magic; checked when the download was built
+
+        head = b""
+        try:
+            async with closing_iterator(
+                resource.iter_range(0, SNIFF_LENGTH, SNIFF_LENGTH)
+            ) as chunks:
+                async for chunk in chunks:
+                    head += chunk
+        except SendfsError as exc:
+            raise status_error(exc) from exc
+        sniffed: str = magic.from_buffer(head, mime=True)
+        return sniffed
+
+    async def _presigned(
+        self, resource: Resource, media_type: str, disposition: str | None
+    ) -> str | None:
+        """A presigned URL answering with this download's type and disposition, if any.
+
+        Raises:
+            RedirectUnavailable: ``redirect="required"`` and the storage cannot sign.
+        """
+        url = None
+        if isinstance(resource, SignableResource):
+            try:
+                url = await resource.presign(
+                    expires=self.expires, content_type=media_type, content_disposition=disposition
+                )
+            except SendfsError as exc:
+                raise status_error(exc) from exc
+        if url is None and self.redirect == "required":
+            source = describe_source(self.source)
+            raise RedirectUnavailable(
+                f"redirect='required', but the storage cannot presign {source} with its credentials"
+            )
+        return url
+
+
+def _local_path(resource: Resource) -> str | None:
+    """The path of a local file that a server may open and send itself, if it is one.
+
+    A file opened confined to a root says ``sendable_by_path = False``: the server would open
+    the path again by name, and a rename in between could lead that name out of the root.
+    """
+    path = getattr(resource, "path", None)
+    if not getattr(resource, "sendable_by_path", False):
+        return None
+    return path if isinstance(path, str) and os.path.isabs(path) else None
+
+
+@asynccontextmanager
+async def closing_iterator(iterator: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close an async generator on exit, so its ``finally`` (file handles, S3 bodies) runs now."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``first`` (unless ``None``), then what ``rest`` yields."""
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def caller_fields(items: Iterable[tuple[str | bytes, str | bytes]]) -> Fields:
+    """Caller fields as the core takes them: lower-case ``bytes`` names, Latin-1 values.
+
+    Args:
+        items: Name-value pairs, as ``str`` or ``bytes`` (a framework's header store).
+    """
+    fields: Fields = []
+    for name, value in items:
+        raw_name = name.encode("latin-1") if isinstance(name, str) else name
+        raw_value = value.encode("latin-1") if isinstance(value, str) else value
+        fields.append((raw_name.lower(), raw_value))
+    return fields
