@@ -240,6 +240,16 @@ class LocalResource(ResourceBase):
             offset += len(data)
             yield data
 
+    def fileno(self) -> int:
+        """The open descriptor (for a server's ``wsgi.file_wrapper``: duplicate it).
+
+        Raises:
+            BackendError: The resource is closed.
+        """
+        if self._fd is None:
+            raise BackendError(f"{self.path!r} is closed")
+        return self._fd
+
     async def aclose(self) -> None:
         """Close the descriptor (once)."""
         fd, self._fd = self._fd, None

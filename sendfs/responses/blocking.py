@@ -1,0 +1,239 @@
+"""Answers for synchronous code (WSGI views): the async core driven from one event-loop thread.
+
+A WSGI view cannot await. The faces for Flask and for Django's sync views hand the core's work to
+ONE long-lived event loop, started in a daemon thread the first time it is needed (an anyio
+blocking portal), never a new loop per request: async filesystems (s3fs, adlfs) keep their
+connection pools on that loop, as they are bound to the loop that created them.
+
+:func:`answer` opens the source and reads the first chunk in the view, so a missing or failing
+source is still an exception the framework renders. :class:`BlockingBody` is the iterable a
+WSGI server then drains; each ``next()`` runs one read on the loop, and ``close()`` (which
+every WSGI server calls, also when the client went away) releases the storage stream and
+emits the download event.
+
+A process forked after the loop started (gunicorn with ``--preload``) starts its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+import anyio.from_thread
+from anyio.from_thread import BlockingPortal
+
+from ..events import DownloadHook, Tracker, emit
+from .core import Answer, Download
+from .fields import Fields
+
+__all__ = ["BlockingBody", "LocalFile", "answer", "call", "portal"]
+
+_T = TypeVar("_T")
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {}
+
+
+def portal() -> BlockingPortal:
+    """The process's event-loop thread (started on first use, stopped at exit)."""
+    with _lock:
+        current: BlockingPortal | None = _state.get("portal")
+        if current is not None and _state.get("pid") == os.getpid():
+            return current
+        manager: AbstractContextManager[BlockingPortal] = anyio.from_thread.start_blocking_portal(
+            name="sendfs-loop"
+        )
+        started = manager.__enter__()
+        _state.update(portal=started, manager=manager, pid=os.getpid(), registries=set())
+        return started
+
+
+def call(func: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+    """Run ``func(*args)`` on the event-loop thread and wait for its result.
+
+    Args:
+        func: A coroutine function.
+        *args: Its arguments.
+    """
+    return portal().call(func, *args)
+
+
+def answer(
+    download: Download,
+    method: str,
+    headers: Mapping[str, str],
+    caller: Fields,
+    *,
+    file_wrapper: bool = False,
+) -> tuple[Answer, bytes, Tracker | None]:
+    """Decide the answer in the calling thread's view, and read the body's first chunk.
+
+    Args:
+        download: What to serve.
+        method: The request method, upper case.
+        headers: The request's fields, lower-case names.
+        caller: The caller's response fields.
+        file_wrapper: Whether the server can send a local file itself (``wsgi.file_wrapper``):
+            then an answer with a :attr:`~sendfs.responses.core.Answer.path` reads nothing,
+            for :class:`LocalFile`.
+
+    Returns:
+        The answer, its first chunk (``b""`` without a body, or for :class:`LocalFile`) and
+        the download's event tracker (``None`` without hooks).
+
+    Raises:
+        HTTPError: A failure before the first byte (404, 403, 502, 503).
+    """
+    _state_registries().add(download.registry)
+    tracker = Tracker(download.source, method) if download.hooks() else None
+
+    async def decide() -> tuple[Answer, bytes]:
+        result = await download.answer(method, headers, caller, tracker)
+        if result.body is None or (file_wrapper and result.path is not None):
+            return result, b""
+        result.path = None  # streamed: no one sends it by path
+        try:
+            return result, await result.body.start()
+        except BaseException:
+            await result.aclose()
+            raise
+
+    try:
+        result, first = call(decide)
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.error = exc
+            call(emit, download.hooks(), tracker.event())
+        raise
+    if tracker is not None:
+        tracker.status = result.status
+    return result, first, tracker
+
+
+class BlockingBody:
+    """The body of an answer as a WSGI iterable: ``first``, then one loop call per chunk.
+
+    Args:
+        answer: The answer; closed by :meth:`close`.
+        first: Its first chunk, read already.
+        tracker: Counts the bytes handed to the server, for the download event.
+        hooks: The download's hooks, run on :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        answer: Answer,
+        first: bytes,
+        tracker: Tracker | None = None,
+        hooks: list[DownloadHook] | None = None,
+    ) -> None:
+        self._answer = answer
+        self._pending: bytes | None = first
+        self._tracker = tracker
+        self._hooks = hooks or []
+        body = answer.body
+        self._rest = None if body is None or body.whole else aiter(body)
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk, self._pending = self._pending, None
+        if not chunk:
+            if self._rest is None:
+                self._finish()
+                raise StopIteration
+            try:
+                chunk = call(_next_chunk, self._rest)
+            except StopAsyncIteration:
+                self._finish()
+                raise StopIteration from None
+            except BaseException as exc:
+                if self._tracker is not None:
+                    self._tracker.error = exc
+                raise
+        if self._tracker is not None:
+            self._tracker.bytes_sent += len(chunk)
+        return chunk
+
+    def _finish(self) -> None:
+        if self._tracker is not None:
+            self._tracker.finished = True
+
+    def close(self) -> None:
+        """Release the storage stream and emit the download event (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        call(self._answer.aclose)
+        if self._tracker is not None:
+            call(emit, self._hooks, self._tracker.event())
+
+
+class LocalFile(io.FileIO):
+    """The answer's local file for ``wsgi.file_wrapper``: the server sends it (``sendfile``).
+
+    A duplicate of the descriptor the metadata came from, positioned at 0, so the server sends
+    exactly the file that was opened, whatever a rename does meanwhile. Closing it, which the
+    server does when it is done, emits the download event.
+
+    Args:
+        answer: A full answer with a :attr:`~sendfs.responses.core.Answer.path`; it is
+            closed here (the duplicate keeps the file open).
+        tracker: The download's event tracker, if any.
+        hooks: The download's hooks.
+    """
+
+    def __init__(self, answer: Answer, tracker: Tracker | None, hooks: list[DownloadHook]) -> None:
+        fd = answer.file_descriptor()
+        if fd is None:
+            raise ValueError("the answer has no local file")
+        duplicate = os.dup(fd)
+        os.lseek(duplicate, 0, os.SEEK_SET)
+        super().__init__(duplicate, "rb", closefd=True)
+        call(answer.aclose)
+        self._tracker = tracker
+        self._hooks = hooks
+        self._size = answer.resource.info.size if answer.resource is not None else None
+
+    def close(self) -> None:
+        """Close the duplicate and emit the download event (once)."""
+        if self.closed:
+            return
+        super().close()
+        if self._tracker is not None:
+            self._tracker.bytes_sent = self._size or 0
+            self._tracker.finished = True
+            call(emit, self._hooks, self._tracker.event())
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes:
+    return await anext(chunks)
+
+
+def _state_registries() -> set[Any]:
+    portal()
+    registries: set[Any] = _state["registries"]
+    return registries
+
+
+@atexit.register
+def _stop() -> None:
+    """Close the storage sessions opened on the loop, then stop it."""
+    with _lock:
+        manager = _state.pop("manager", None)
+        started: BlockingPortal | None = _state.pop("portal", None)
+        registries: set[Any] = _state.pop("registries", set())
+        if started is None or manager is None or _state.pop("pid", None) != os.getpid():
+            return
+    with contextlib.suppress(Exception):  # at exit, there is no one left to report to
+        for registry in registries:
+            started.call(registry.aclose)
+    manager.__exit__(None, None, None)
