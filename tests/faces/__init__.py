@@ -1,0 +1,1 @@
+"""One contract over every face: Lilya, Starlette/FastAPI, Flask, Django, Litestar."""

@@ -1,0 +1,1 @@
+"""The apps the contract suite serves: one module per face, the same routes in each."""

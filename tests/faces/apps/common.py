@@ -1,0 +1,61 @@
+"""What every contract app shares: its settings from the environment, and the memory files.
+
+Each face's app module (``lilya_app``, ``fastapi_app``, ``flask_app``, ``django_app``,
+``litestar_app``) serves the same routes from the same settings:
+
+- ``SENDFS_FACES_ROOT``: a local directory with the test files;
+- ``SENDFS_FACES_BUCKET``: the S3 bucket (endpoint and credentials from the ``AWS_*``
+  variables);
+- ``SENDFS_FACES_TOKEN``: what ``/ping`` answers, so a test knows the server is its own.
+
+Routes (GET and HEAD): ``/ping``, ``/local/<name>``, ``/files/<path>`` (confined to ROOT),
+``/bytes/<name>`` (a ``BytesIO``), ``/memory/<name>``, ``/s3/<key>``, ``/attachment/<name>``
+(download name :data:`ATTACHMENT_PREFIX` + name) and ``/missing`` (a 404).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import fsspec
+
+__all__ = ["ATTACHMENT_PREFIX", "MEMORY_ROOT", "FacesEnv"]
+
+#: Where the app copies ROOT's files at startup.
+MEMORY_ROOT = "memory://sendfs-faces"
+#: The download name of ``/attachment/<name>`` starts with this (non-ASCII on purpose).
+ATTACHMENT_PREFIX = "résumé "
+
+
+@dataclass(frozen=True)
+class FacesEnv:
+    """The settings of a contract app, and the bytes of its files (for ``/bytes``)."""
+
+    root: str
+    bucket: str
+    token: str
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> FacesEnv:
+        """Read the settings, load the files and copy them into the memory filesystem."""
+        root = os.environ["SENDFS_FACES_ROOT"]
+        blobs = {}
+        memory = fsspec.filesystem("memory")
+        for name in sorted(os.listdir(root)):
+            path = os.path.join(root, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as file:
+                    blobs[name] = file.read()
+                memory.pipe_file(f"{MEMORY_ROOT}/{name}", blobs[name])
+        return cls(
+            root=root,
+            bucket=os.environ.get("SENDFS_FACES_BUCKET", ""),
+            token=os.environ.get("SENDFS_FACES_TOKEN", "ok"),
+            blobs=blobs,
+        )
+
+    def local(self, name: str) -> str:
+        """The path of the test file ``name`` (the route guards the name itself)."""
+        return os.path.join(self.root, os.path.basename(name))

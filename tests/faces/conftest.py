@@ -1,0 +1,206 @@
+"""Real servers for the contract suite: one per face and server, on 127.0.0.1.
+
+Each face's app (``tests/faces/apps``) runs under the server its users run it under: uvicorn
+for the ASGI faces (Lilya, FastAPI, Litestar, Django's async views), gunicorn and waitress for
+Flask, gunicorn for Django's sync views. Werkzeug's development server is not one of them.
+Every server is started on a free port, waited for until ``/ping`` answers its own token,
+and stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_DEADLINE = 30.0
+STOP_DEADLINE = 10.0
+BIG_SIZE = 3 * 1024 * 1024
+TEXT = "contract: héllo, faces\n" * 20
+
+
+def _uvicorn(target: str) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "--factory", target, "--no-access-log"]
+
+
+#: face -> (app module, the command without host and port, how to add host and port).
+SERVERS: dict[str, tuple[str, list[str], str]] = {
+    "lilya-uvicorn": ("lilya_app", _uvicorn("tests.faces.apps.lilya_app:create_app"), "uvicorn"),
+    "fastapi-uvicorn": (
+        "fastapi_app",
+        _uvicorn("tests.faces.apps.fastapi_app:create_app"),
+        "uvicorn",
+    ),
+    "litestar-uvicorn": (
+        "litestar_app",
+        _uvicorn("tests.faces.apps.litestar_app:create_app"),
+        "uvicorn",
+    ),
+    "flask-gunicorn": (
+        "flask_app",
+        [
+            *(sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8"),
+            "tests.faces.apps.flask_app:create_app()",
+        ],
+        "gunicorn",
+    ),
+    "flask-waitress": (
+        "flask_app",
+        [
+            *(sys.executable, "-m", "waitress", "--threads", "8"),
+            *("--call", "tests.faces.apps.flask_app:create_app"),
+        ],
+        "waitress",
+    ),
+    "django-gunicorn": (
+        "django_app",
+        [
+            *(sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8"),
+            "tests.faces.apps.django_app.wsgi:application",
+        ],
+        "gunicorn",
+    ),
+    "django-uvicorn": (
+        "django_app",
+        [sys.executable, "-m", "uvicorn", "tests.faces.apps.django_app.asgi:application"],
+        "uvicorn",
+    ),
+}
+
+
+def _bind(kind: str, port: int) -> list[str]:
+    if kind == "uvicorn":
+        return ["--host", "127.0.0.1", "--port", str(port)]
+    if kind == "gunicorn":
+        return ["--bind", f"127.0.0.1:{port}"]
+    return [f"--listen=127.0.0.1:{port}"]
+
+
+@dataclass(frozen=True)
+class FacesData:
+    """What every contract server serves: the local files, the bucket, the bytes."""
+
+    root: Path
+    bucket: str
+    big: bytes
+    text: bytes
+
+
+@dataclass
+class FaceServer:
+    """A running server of one face."""
+
+    face: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        """SIGTERM by PID, SIGKILL after :data:`STOP_DEADLINE`."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_DEADLINE)
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="session")
+def faces_data(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> FacesData:
+    """The files (3 MiB of random bytes, a text) on disk and in a fresh bucket."""
+    import boto3
+
+    root = tmp_path_factory.mktemp("faces-files")
+    big = secrets.token_bytes(BIG_SIZE)
+    text = TEXT.encode("utf-8")
+    (root / "big.bin").write_bytes(big)
+    (root / "text.txt").write_bytes(text)
+    bucket = f"sendfs-faces-{secrets.token_hex(4)}"
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="big.bin", Body=big)
+    client.put_object(Bucket=bucket, Key="text.txt", Body=text)
+    return FacesData(root=root, bucket=bucket, big=big, text=text)
+
+
+def _start(face: str, data: FacesData, log: Path) -> FaceServer:
+    _, command, kind = SERVERS[face]
+    token = secrets.token_hex(8)
+    for _ in range(3):
+        port = free_port()
+        env: dict[str, Any] = {
+            **os.environ,  # the moto endpoint and its fake credentials
+            "SENDFS_FACES_ROOT": str(data.root),
+            "SENDFS_FACES_BUCKET": data.bucket,
+            "SENDFS_FACES_TOKEN": token,
+            "PYTHONUNBUFFERED": "1",
+        }
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [*command, *_bind(kind, port)],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        server = FaceServer(face, f"http://127.0.0.1:{port}", process, log)
+        if _ready(server, token):
+            return server
+        server.stop()
+        if "address already in use" not in server.log_text().lower():
+            break
+    pytest.fail(f"{face} did not start:\n{server.log_text()}")
+
+
+def _ready(server: FaceServer, token: str) -> bool:
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    with httpx.Client(base_url=server.url, timeout=2.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                return False
+            try:
+                if client.get("/ping").text == token:
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def face_server(
+    request: pytest.FixtureRequest,
+    faces_data: FacesData,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[FaceServer]:
+    """Each face under each of its servers, in turn; skipped where the face has no app yet."""
+    face = str(request.param)
+    module = SERVERS[face][0]
+    if (
+        not (PROJECT_ROOT / "tests" / "faces" / "apps").joinpath(module).exists()
+        and not (PROJECT_ROOT / "tests" / "faces" / "apps" / f"{module}.py").exists()
+    ):
+        pytest.skip(f"no contract app for {face}")
+    log = tmp_path_factory.mktemp(f"faces-{face}") / "server.log"
+    server = _start(face, faces_data, log)
+    try:
+        yield server
+    finally:
+        server.stop()
