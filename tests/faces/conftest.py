@@ -97,6 +97,8 @@ class FacesData:
     bucket: str
     big: bytes
     text: bytes
+    azure: str
+    container: str
 
 
 @dataclass
@@ -123,9 +125,12 @@ class FaceServer:
 
 
 @pytest.fixture(scope="session")
-def faces_data(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> FacesData:
-    """The files (3 MiB of random bytes, a text) on disk and in a fresh bucket."""
+def faces_data(
+    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, azurite: Any
+) -> FacesData:
+    """The files (3 MiB of random bytes, a text) on disk, in a fresh bucket and container."""
     import boto3
+    from azure.storage.blob import BlobServiceClient
 
     root = tmp_path_factory.mktemp("faces-files")
     big = secrets.token_bytes(BIG_SIZE)
@@ -137,7 +142,10 @@ def faces_data(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> 
     client.create_bucket(Bucket=bucket)
     client.put_object(Bucket=bucket, Key="big.bin", Body=big)
     client.put_object(Bucket=bucket, Key="text.txt", Body=text)
-    return FacesData(root=root, bucket=bucket, big=big, text=text)
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    container = service.create_container(bucket)
+    container.upload_blob("big.bin", big)
+    return FacesData(root, bucket, big, text, azurite.connection_string, bucket)
 
 
 def _start(face: str, data: FacesData, log: Path) -> FaceServer:
@@ -150,6 +158,8 @@ def _start(face: str, data: FacesData, log: Path) -> FaceServer:
             "SENDFS_FACES_ROOT": str(data.root),
             "SENDFS_FACES_BUCKET": data.bucket,
             "SENDFS_FACES_TOKEN": token,
+            "SENDFS_FACES_AZURE": data.azure,
+            "SENDFS_FACES_CONTAINER": data.container,
             "PYTHONUNBUFFERED": "1",
         }
         with log.open("wb") as output:

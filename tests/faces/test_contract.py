@@ -2,8 +2,9 @@
 
 Each check runs against every face under its real server (see ``conftest.py``) and every
 source kind the contract app serves: a local file, one found under a root, a ``BytesIO``,
-``memory://`` and ``s3://`` on the moto server. A face only translates the core's answer, so a
-difference here is a face that decides HTTP itself, or a framework that rewrites the answer.
+``memory://``, ``s3://`` on the moto server and ``az://`` on Azurite. A face only translates
+the core's answer, so a difference here is a face that decides HTTP itself, or a framework
+that rewrites the answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from tests.faces.conftest import FacesData, FaceServer
 from tests.helpers import parse_multipart
 
-pytestmark = [pytest.mark.e2e, pytest.mark.s3]
+pytestmark = [pytest.mark.e2e, pytest.mark.s3, pytest.mark.azure]
 
 #: Route prefixes of the big file, by source kind.
 SOURCES = {
@@ -28,6 +29,7 @@ SOURCES = {
     "bytesio": "/bytes/big.bin",
     "memory": "/memory/big.bin",
     "s3": "/s3/big.bin",
+    "az": "/az/big.bin",
 }
 #: Sources without validators (a BytesIO has no modification time or tag).
 UNVALIDATED = {"bytesio"}

@@ -6,10 +6,13 @@ Each face's app module (``lilya_app``, ``fastapi_app``, ``flask_app``, ``django_
 - ``SENDFS_FACES_ROOT``: a local directory with the test files;
 - ``SENDFS_FACES_BUCKET``: the S3 bucket (endpoint and credentials from the ``AWS_*``
   variables);
-- ``SENDFS_FACES_TOKEN``: what ``/ping`` answers, so a test knows the server is its own.
+- ``SENDFS_FACES_TOKEN``: what ``/ping`` answers, so a test knows the server is its own;
+- ``SENDFS_FACES_AZURE`` and ``SENDFS_FACES_CONTAINER``: the Azurite connection string and
+  the container behind ``/az/<name>`` (``az://<container>/<name>``, with :meth:`FacesEnv.az`).
 
 Routes (GET and HEAD): ``/ping``, ``/local/<name>``, ``/files/<path>`` (confined to ROOT),
-``/bytes/<name>`` (a ``BytesIO``), ``/memory/<name>``, ``/s3/<key>``, ``/attachment/<name>``
+``/bytes/<name>`` (a ``BytesIO``), ``/memory/<name>``, ``/s3/<key>``, ``/az/<name>``,
+``/attachment/<name>``
 (download name :data:`ATTACHMENT_PREFIX` + name) and ``/missing`` (a 404).
 """
 
@@ -35,6 +38,8 @@ class FacesEnv:
     root: str
     bucket: str
     token: str
+    azure: str = ""
+    container: str = ""
     blobs: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
@@ -53,9 +58,15 @@ class FacesEnv:
             root=root,
             bucket=os.environ.get("SENDFS_FACES_BUCKET", ""),
             token=os.environ.get("SENDFS_FACES_TOKEN", "ok"),
+            azure=os.environ.get("SENDFS_FACES_AZURE", ""),
+            container=os.environ.get("SENDFS_FACES_CONTAINER", ""),
             blobs=blobs,
         )
 
     def local(self, name: str) -> str:
         """The path of the test file ``name`` (the route guards the name itself)."""
         return os.path.join(self.root, os.path.basename(name))
+
+    def az(self, name: str) -> tuple[str, dict[str, str]]:
+        """The ``az://`` URL of blob ``name`` and the storage options that reach Azurite."""
+        return f"az://{self.container}/{name}", {"connection_string": self.azure}

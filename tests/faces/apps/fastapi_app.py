@@ -46,6 +46,11 @@ def create_app() -> FastAPI:
     async def s3(key: str) -> FileResponse:
         return send_file(f"s3://{env.bucket}/{key}")
 
+    @app.api_route("/az/{name}", methods=METHODS)
+    async def az(name: str) -> FileResponse:
+        url, options = env.az(name)
+        return send_file(url, storage_options=options)
+
     @app.api_route("/attachment/{name}", methods=METHODS)
     async def attachment(name: str) -> FileResponse:
         return send_file(

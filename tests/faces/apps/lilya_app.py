@@ -39,6 +39,10 @@ def create_app() -> Lilya:
     async def s3(key: str) -> FileResponse:
         return send_file(f"s3://{env.bucket}/{key}")
 
+    async def az(name: str) -> FileResponse:
+        url, options = env.az(name)
+        return send_file(url, storage_options=options)
+
     async def attachment(name: str) -> FileResponse:
         return send_file(
             env.local(name), as_attachment=True, download_name=ATTACHMENT_PREFIX + name
@@ -55,6 +59,7 @@ def create_app() -> Lilya:
             Path("/bytes/{name}", blob, methods=METHODS),
             Path("/memory/{name}", memory, methods=METHODS),
             Path("/s3/{key:path}", s3, methods=METHODS),
+            Path("/az/{name}", az, methods=METHODS),
             Path("/attachment/{name}", attachment, methods=METHODS),
             Path("/missing", missing, methods=METHODS),
         ],
