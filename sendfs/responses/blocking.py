@@ -80,8 +80,8 @@ def answer(
         headers: The request's fields, lower-case names.
         caller: The caller's response fields.
         file_wrapper: Whether the server can send a local file itself (``wsgi.file_wrapper``):
-            then an answer with a :attr:`~sendfs.responses.core.Answer.path` reads nothing,
-            for :class:`LocalFile`.
+            then a :attr:`~sendfs.responses.core.Answer.whole_file` answer reads nothing, for
+            :class:`LocalFile`.
 
     Returns:
         The answer, its first chunk (``b""`` without a body, or for :class:`LocalFile`) and
@@ -95,9 +95,9 @@ def answer(
 
     async def decide() -> tuple[Answer, bytes]:
         result = await download.answer(method, headers, caller, tracker)
-        if result.body is None or (file_wrapper and result.path is not None):
+        if result.body is None or (file_wrapper and result.file_descriptor() is not None):
             return result, b""
-        result.path = None  # streamed: no one sends it by path
+        result.path, result.whole_file = None, False  # streamed: no one sends the file itself
         try:
             return result, await result.body.start()
         except BaseException:
@@ -168,13 +168,21 @@ class BlockingBody:
             self._tracker.finished = True
 
     def close(self) -> None:
-        """Release the storage stream and emit the download event (once)."""
+        """Release the storage stream and emit the download event (once).
+
+        An answer without a body (HEAD, 304, 412, 416, 307) is complete once the server has
+        its head: servers and Werkzeug close such a body without iterating it.
+        """
         if self._closed:
             return
         self._closed = True
-        call(self._answer.aclose)
-        if self._tracker is not None:
-            call(emit, self._hooks, self._tracker.event())
+        if self._answer.body is None and self._tracker is not None:
+            self._tracker.finished = True
+        try:
+            call(self._answer.aclose)
+        finally:
+            if self._tracker is not None:
+                call(emit, self._hooks, self._tracker.event())
 
 
 class LocalFile(io.FileIO):
@@ -185,20 +193,26 @@ class LocalFile(io.FileIO):
     server does when it is done, emits the download event.
 
     Args:
-        answer: A full answer with a :attr:`~sendfs.responses.core.Answer.path`; it is
+        answer: A :attr:`~sendfs.responses.core.Answer.whole_file` answer; it is
             closed here (the duplicate keeps the file open).
         tracker: The download's event tracker, if any.
         hooks: The download's hooks.
     """
 
     def __init__(self, answer: Answer, tracker: Tracker | None, hooks: list[DownloadHook]) -> None:
-        fd = answer.file_descriptor()
-        if fd is None:
-            raise ValueError("the answer has no local file")
-        duplicate = os.dup(fd)
-        os.lseek(duplicate, 0, os.SEEK_SET)
-        super().__init__(duplicate, "rb", closefd=True)
-        call(answer.aclose)
+        try:
+            fd = answer.file_descriptor()
+            if fd is None:
+                raise ValueError("the answer has no local file")
+            duplicate = os.dup(fd)
+        finally:
+            call(answer.aclose)  # the duplicate keeps the file open; a failure leaks nothing
+        try:
+            os.lseek(duplicate, 0, os.SEEK_SET)
+            super().__init__(duplicate, "rb", closefd=True)
+        except BaseException:
+            os.close(duplicate)
+            raise
         self._tracker = tracker
         self._hooks = hooks
         self._size = answer.resource.info.size if answer.resource is not None else None

@@ -242,10 +242,15 @@ class Answer:
         status: The status code.
         headers: The fields, lower-case names (see :mod:`sendfs.responses.fields`).
         body: The bytes to send; ``None`` for HEAD, 304, 307, 412 and 416.
-        path: For a full answer from a local file, its path, which a server that can send a
-            file itself (``http.response.pathsend``, ``wsgi.file_wrapper``) may use instead of
-            the body; the descriptor stays open until :meth:`aclose`.
+        path: For a full answer from a local file that may be opened again by name, its
+            path, which a server that sends files itself (``http.response.pathsend``) may use
+            instead of the body. ``None`` for a file confined to a root: a rename between the
+            two opens could lead the name out of the root.
         resource: The opened source, closed by :meth:`aclose`.
+        whole_file: Whether the body is the whole of the resource's open local file, which a
+            WSGI server may send from a duplicate of its descriptor
+            (:meth:`file_descriptor`, ``wsgi.file_wrapper``): no name is opened again, so
+            this holds for confined files too.
     """
 
     def __init__(
@@ -256,17 +261,22 @@ class Answer:
         *,
         path: str | None = None,
         resource: Resource | None = None,
+        whole_file: bool = False,
     ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.path = path
         self.resource = resource
+        self.whole_file = whole_file
 
     def file_descriptor(self) -> int | None:
-        """The open descriptor behind :attr:`path`, for ``wsgi.file_wrapper`` (dup it)."""
-        fd = getattr(self.resource, "fileno", None)
-        return fd() if callable(fd) and self.path is not None else None
+        """The open descriptor of a :attr:`whole_file` body, for ``wsgi.file_wrapper``.
+
+        The caller duplicates it (``os.dup``): this one is closed by :meth:`aclose`.
+        """
+        fileno = getattr(self.resource, "fileno", None)
+        return fileno() if callable(fileno) and self.whole_file else None
 
     async def aclose(self) -> None:
         """Release the body and the resource, even when the request was cancelled."""
@@ -491,8 +501,9 @@ class Download:
         if method == "HEAD":
             return Answer(status, fields, resource=resource)
         body = self._body(resource, plan, info)
-        path = None if plan.ranges else _local_path(resource)
-        return Answer(status, fields, body, path=path, resource=resource)
+        whole = not plan.ranges and callable(getattr(resource, "fileno", None))
+        path = _local_path(resource) if whole else None
+        return Answer(status, fields, body, path=path, resource=resource, whole_file=whole)
 
     def _body(self, resource: Resource, plan: Plan, info: FileInfo) -> Body:
         suggested: int = getattr(resource, "chunk_size_hint", DEFAULT_CHUNK_SIZE)

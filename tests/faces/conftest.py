@@ -32,11 +32,27 @@ BIG_SIZE = 3 * 1024 * 1024
 TEXT = "contract: héllo, faces\n" * 20
 
 
-def _uvicorn(target: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "--factory", target, "--no-access-log"]
+#: Where a server's command takes its address: replaced by :func:`_bind`'s arguments.
+BIND = "{bind}"
 
 
-#: face -> (app module, the command without host and port, how to add host and port).
+def _uvicorn(target: str, *, factory: bool = True) -> list[str]:
+    return [
+        *(sys.executable, "-m", "uvicorn", *(["--factory"] if factory else [])),
+        *("--no-access-log", BIND, target),
+    ]
+
+
+def _gunicorn(target: str) -> list[str]:
+    # gthread: a few requests at once in one worker; no control socket, which gunicorn 27
+    # shares at ~/.gunicorn between every server of the user.
+    return [
+        *(sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8"),
+        *("--no-control-socket", BIND, target),
+    ]
+
+
+#: face and server -> (app module, the command with :data:`BIND` where the address goes, kind).
 SERVERS: dict[str, tuple[str, list[str], str]] = {
     "lilya-uvicorn": ("lilya_app", _uvicorn("tests.faces.apps.lilya_app:create_app"), "uvicorn"),
     "fastapi-uvicorn": (
@@ -51,31 +67,26 @@ SERVERS: dict[str, tuple[str, list[str], str]] = {
     ),
     "flask-gunicorn": (
         "flask_app",
-        [
-            *(sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8"),
-            "tests.faces.apps.flask_app:create_app()",
-        ],
+        _gunicorn("tests.faces.apps.flask_app:create_app()"),
         "gunicorn",
     ),
     "flask-waitress": (
         "flask_app",
+        # waitress reads options up to the first argument: the address before --call.
         [
-            *(sys.executable, "-m", "waitress", "--threads", "8"),
+            *(sys.executable, "-m", "waitress", "--threads=8", BIND),
             *("--call", "tests.faces.apps.flask_app:create_app"),
         ],
         "waitress",
     ),
     "django-gunicorn": (
         "django_app",
-        [
-            *(sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "8"),
-            "tests.faces.apps.django_app.wsgi:application",
-        ],
+        _gunicorn("tests.faces.apps.django_app.wsgi:application"),
         "gunicorn",
     ),
     "django-uvicorn": (
         "django_app",
-        [sys.executable, "-m", "uvicorn", "tests.faces.apps.django_app.asgi:application"],
+        _uvicorn("tests.faces.apps.django_app.asgi:application", factory=False),
         "uvicorn",
     ),
 }
@@ -87,6 +98,14 @@ def _bind(kind: str, port: int) -> list[str]:
     if kind == "gunicorn":
         return ["--bind", f"127.0.0.1:{port}"]
     return [f"--listen=127.0.0.1:{port}"]
+
+
+def _command(face: str, port: int) -> list[str]:
+    _, template, kind = SERVERS[face]
+    command: list[str] = []
+    for part in template:
+        command.extend(_bind(kind, port) if part == BIND else [part])
+    return command
 
 
 @dataclass(frozen=True)
@@ -149,7 +168,6 @@ def faces_data(
 
 
 def _start(face: str, data: FacesData, log: Path) -> FaceServer:
-    _, command, kind = SERVERS[face]
     token = secrets.token_hex(8)
     for _ in range(3):
         port = free_port()
@@ -164,7 +182,7 @@ def _start(face: str, data: FacesData, log: Path) -> FaceServer:
         }
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [*command, *_bind(kind, port)],
+                _command(face, port),
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=output,
