@@ -1,0 +1,1 @@
+"""The Django contract app: sync views under WSGI, async views under ASGI (see ``urls``)."""
