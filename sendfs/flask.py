@@ -1,4 +1,4 @@
-"""The Flask and Werkzeug face: ``send_file``, ``send_from_storage`` and ``send_zip``.
+"""The Flask and Werkzeug face: ``send_file``, ``send_from_storage``, ``send_zip``, blueprints.
 
 :func:`send_file` takes Flask's parameters in Flask's order, so replacing
 ``from flask import send_file`` with ``from sendfs.flask import send_file`` keeps every call
@@ -18,6 +18,9 @@ every fsspec filesystem, download events. :func:`send_from_directory` is
     @app.get("/uploads/<path:name>")
     def upload(name):
         return send_from_directory("uploads", name)
+
+:func:`storage_blueprint` serves a whole root (a directory, a mount, ``s3://bucket/prefix``)
+the way Flask's static folder serves its directory.
 
 The answer is decided in the view, as Flask's own ``send_file`` does: the storage is opened
 and the body's first chunk read before the view returns, so a missing source is a Werkzeug
@@ -39,17 +42,21 @@ Flask's ``USE_X_SENDFILE`` is not honoured.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
-from flask import current_app, has_app_context, has_request_context, request
+import anyio
+from flask import Blueprint, current_app, has_app_context, has_request_context, redirect, request
 from werkzeug.datastructures import EnvironHeaders, Headers
 from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
+    NotFound,
     ServiceUnavailable,
     TooManyRequests,
     default_exceptions,
@@ -57,7 +64,7 @@ from werkzeug.exceptions import (
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
-from .exceptions import SourceNotFound
+from .exceptions import SendfsError, SourceIsDirectory, SourceNotFound, StorageBusy
 from .responses import blocking
 from .responses.core import (
     DEFAULT_EXPIRES,
@@ -67,7 +74,8 @@ from .responses.core import (
     check_headers,
 )
 from .responses.errors import HTTPError, status_error
-from .storages.base import DEFAULT_CHUNK_SIZE
+from .responses.static import render_listing
+from .storages.base import DEFAULT_CHUNK_SIZE, DirEntry
 from .storages.registry import Resolved, StorageRegistry
 from .storages.registry import registry as default_registry
 
@@ -76,7 +84,13 @@ if TYPE_CHECKING:
 
     from .events import DownloadHook
 
-__all__ = ["send_file", "send_from_directory", "send_from_storage", "send_zip"]
+__all__ = [
+    "send_file",
+    "send_from_directory",
+    "send_from_storage",
+    "send_zip",
+    "storage_blueprint",
+]
 
 #: ``max_age``: seconds, ``None``, or a function of the file's path (or URL) returning either.
 MaxAge = int | Callable[[str | None], int | None] | None
@@ -85,6 +99,26 @@ MaxAge = int | Callable[[str | None], int | None] | None
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 #: The Werkzeug exceptions that carry ``Retry-After``.
 _RETRY_AFTER = (ServiceUnavailable, TooManyRequests)
+#: The :func:`send_file` options a :func:`storage_blueprint` applies to every file. Those that
+#: describe one file (``download_name``, ``last_modified``, ``size``, ``status_code``) or one
+#: request (``environ``) are refused.
+_BLUEPRINT_FILE_OPTIONS = frozenset(
+    {
+        "as_attachment",
+        "chunk_size",
+        "conditional",
+        "deduce_media_type_from_body",
+        "etag",
+        "expires",
+        "headers",
+        "max_age",
+        "mimetype",
+        "on_complete",
+        "redirect",
+        "response_class",
+        "storage_timeout",
+    }
+)
 
 
 def werkzeug_exception(error: HTTPError) -> HTTPException:
@@ -263,14 +297,10 @@ def send_from_storage(
         symbolic link or a rename cannot lead out of it.
     """
     reg = registry or default_registry
-    root = os.fspath(root)
-    if root.lower() not in reg.mounts:
-        root = _located(root)
     try:
-        resolved = reg.locate(root, path, **dict(storage_options or {}))
+        resolved = reg.locate(_storage_root(root, reg), path, **dict(storage_options or {}))
     except SourceNotFound as exc:  # a path that leaves its root: a plain 404
-        error = status_error(exc)
-        raise (werkzeug_exception(error) if isinstance(error, HTTPError) else error) from exc
+        raise _http_exception(exc) from exc
     return send_file(resolved, registry=reg, **options)
 
 
@@ -348,6 +378,96 @@ def send_zip(
         storage_timeout=storage_timeout,
     )
     return _respond(download, environ, headers, response_class)
+
+
+def storage_blueprint(
+    name: str,
+    root: str | os.PathLike[str],
+    *,
+    url_prefix: str | None = None,
+    listing: bool = False,
+    html: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    registry: StorageRegistry | None = None,
+    **file_options: Any,
+) -> Blueprint:
+    """A Blueprint serving every file under ``root``, as Flask's static folder serves its own.
+
+    ::
+
+        files = storage_blueprint("files", "s3://bucket/public", url_prefix="/files")
+        app.register_blueprint(files)
+
+    ``GET`` and ``HEAD`` of ``/<path>`` answer as :func:`send_from_storage` does (ranges,
+    304, 412...); ``url_for("files.serve", path="a.txt")`` builds a file's URL. A directory
+    asked for with its ``/`` gets its ``index.html`` (``html=True``), else its listing
+    (``listing=True``), else 404. Asked for without its ``/``, it is redirected there with a
+    ``307`` when either is on: temporary, because the storage may later hold a file of that
+    name, and the method is kept. The prefix itself (``/files``) is redirected to ``/files/``
+    by Werkzeug's router, with a ``308``: it depends on the app, not on the storage. Other
+    methods get Werkzeug's 405.
+
+    Args:
+        name: The blueprint's name, the prefix of its endpoint (``"<name>.serve"``).
+        root: A local directory (relative to ``app.root_path``, as for
+            :func:`send_from_storage`), a mount name (``"media"``) or a URL prefix
+            (``"s3://bucket/public"``, ``"memory://site"``).
+        url_prefix: Where the blueprint is mounted; also accepted by ``register_blueprint``.
+        listing: Render an HTML listing for a directory without ``index.html``.
+        html: Serve ``index.html`` for a directory.
+        storage_options: Options for the backend of ``root`` (credentials, endpoint...).
+        registry: The storage registry (default: the global one).
+        **file_options: :func:`send_file` options applied to every file: ``as_attachment``,
+            ``mimetype``, ``conditional``, ``etag`` (``True`` or ``False``), ``max_age``,
+            ``headers``, ``chunk_size``, ``on_complete``, ``redirect``, ``expires``,
+            ``storage_timeout`` (it bounds listings too), ``response_class`` and
+            ``deduce_media_type_from_body``.
+
+    Returns:
+        The blueprint, to pass to ``app.register_blueprint``.
+
+    Raises:
+        TypeError: An option that is not one of the above, or ``etag`` that is not a bool.
+        ValueError: An option's value is out of range.
+        sendfs.exceptions.UnknownScheme: No backend serves ``root``'s scheme.
+        sendfs.exceptions.MissingDependency: The backend's optional package is missing.
+        sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` for a local root.
+
+    Security:
+        Request paths are untrusted and confined as :func:`send_from_storage` confines them:
+        ``..``, encoded separators and the like are a 404, listings included. Listings escape
+        every name. Guard the blueprint (``before_request``) as you would any other route.
+    """
+    reg = registry or default_registry
+    options = dict(storage_options or {})
+    _check_file_options(reg.locate(_storage_root(root, reg), "", **options), reg, file_options)
+    blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
+
+    def serve_file(path: str) -> Response:
+        return send_from_storage(root, path, storage_options=options, registry=reg, **file_options)
+
+    @blueprint.route("/", defaults={"path": ""}, methods=["GET", "HEAD"])
+    @blueprint.route("/<path:path>", methods=["GET", "HEAD"])
+    def serve(path: str) -> Response:
+        if path and not path.endswith("/"):
+            try:
+                return serve_file(path)
+            except NotFound as exc:
+                if (html or listing) and isinstance(exc.__cause__, SourceIsDirectory):
+                    return _redirect_to_directory()
+                raise
+        if html:
+            try:
+                return serve_file(path + "index.html")
+            except NotFound:
+                if not listing:
+                    raise
+        if listing:
+            timeout = file_options.get("storage_timeout", DEFAULT_STORAGE_TIMEOUT)
+            return _listing(reg, _storage_root(root, reg), path, options, timeout)
+        raise NotFound()
+
+    return blueprint
 
 
 # -- translating an answer ---------------------------------------------------------------------
@@ -448,3 +568,92 @@ def _max_age(max_age: MaxAge, source: Any) -> int | None:
         return max_age
     name = source.target if isinstance(source, Resolved) else source
     return max_age(name if isinstance(name, str) else None)
+
+
+def _storage_root(root: str | os.PathLike[str], registry: StorageRegistry) -> str:
+    """``root`` as :meth:`StorageRegistry.locate` takes it: a relative directory made absolute."""
+    root = os.fspath(root)
+    located: str = root if root.lower() in registry.mounts else _located(root)
+    return located
+
+
+def _http_exception(exc: SendfsError) -> Exception:
+    """The Werkzeug exception for a storage error, or the error itself when it has no status."""
+    error = status_error(exc)
+    return werkzeug_exception(error) if isinstance(error, HTTPError) else error
+
+
+# -- serving a whole root ----------------------------------------------------------------------
+
+
+def _check_file_options(
+    resolved: Resolved, registry: StorageRegistry, options: Mapping[str, Any]
+) -> None:
+    """Refuse, when a blueprint is built, what :func:`send_file` would refuse at each request.
+
+    Raises:
+        TypeError: An option a blueprint does not apply, or a fixed entity tag (one tag for
+            every file, never changing, would answer 304 for files that changed).
+        ValueError: A value out of range.
+    """
+    unknown = set(options) - _BLUEPRINT_FILE_OPTIONS
+    if unknown:
+        raise TypeError(f"storage_blueprint got unexpected options: {', '.join(sorted(unknown))}")
+    if not isinstance(options.get("etag", True), bool):
+        raise TypeError("storage_blueprint takes etag=True or etag=False, not a fixed tag")
+    check_headers(options.get("headers"))
+    max_age = options.get("max_age")
+    Download(  # checks the values against the root; opens nothing
+        resolved,
+        registry=registry,
+        max_age=None if callable(max_age) else max_age,
+        chunk_size=options.get("chunk_size"),
+        redirect=options.get("redirect", False),
+        expires=options.get("expires", DEFAULT_EXPIRES),
+        storage_timeout=options.get("storage_timeout", DEFAULT_STORAGE_TIMEOUT),
+        sniff_media_type=options.get("deduce_media_type_from_body", False),
+    )
+
+
+def _listing(
+    registry: StorageRegistry,
+    root: str,
+    path: str,
+    storage_options: Mapping[str, Any],
+    timeout: float | None,
+) -> Response:
+    """The HTML listing of the directory ``path`` under ``root``, read on the loop thread.
+
+    Raises:
+        werkzeug.exceptions.NotFound: ``path`` leaves ``root``, names no directory, or the
+            backend cannot list.
+        werkzeug.exceptions.HTTPException: The storage failed (502) or was busy (503).
+    """
+    try:
+        resolved = registry.locate(root, path, **storage_options)
+        entries = blocking.call(functools.partial(_list, registry, resolved, timeout))
+    except SendfsError as exc:
+        raise _http_exception(exc) from exc
+    page = render_listing(request.script_root + request.path, entries)
+    response = _app_response_class()(page, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+async def _list(
+    registry: StorageRegistry, resolved: Resolved, seconds: float | None
+) -> list[DirEntry]:
+    with anyio.move_on_after(seconds) as deadline:
+        entries: list[DirEntry] = await registry.list(resolved.target, **resolved.options)
+    if deadline.cancelled_caught:
+        raise StorageBusy(f"listing took over {seconds} s")
+    return entries
+
+
+def _redirect_to_directory() -> Response:
+    """A 307 from a directory's path to its ``/``, the query kept."""
+    # One leading slash: "//evil.example" must not become a protocol-relative redirect.
+    location = quote("/" + (request.script_root + request.path).lstrip("/") + "/")
+    if request.query_string:
+        location += "?" + request.query_string.decode("latin-1")
+    return redirect(location, 307)

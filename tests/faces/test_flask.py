@@ -28,7 +28,7 @@ from typing import Any
 import fsspec
 import httpx
 import pytest
-from flask import Flask, Response
+from flask import Flask, Response, url_for
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.test import Client
@@ -38,8 +38,20 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import FileWrapper
 
 from sendfs import BackendError, DownloadEvent, FileInfo, ResourceBase, StorageRegistry
-from sendfs.exceptions import SendfsError, SourceForbidden, StorageBusy
-from sendfs.flask import send_file, send_from_directory, send_from_storage, send_zip
+from sendfs.exceptions import (
+    RedirectUnavailable,
+    SendfsError,
+    SourceForbidden,
+    StorageBusy,
+    UnknownScheme,
+)
+from sendfs.flask import (
+    send_file,
+    send_from_directory,
+    send_from_storage,
+    send_zip,
+    storage_blueprint,
+)
 from sendfs.responses import blocking
 from tests.conftest import free_port
 from tests.helpers import parse_multipart
@@ -710,6 +722,194 @@ def test_no_descriptor_leaks_after_50_requests(app: Flask) -> None:
     assert _open_descriptors() == before
 
 
+# -- storage_blueprint: a whole root, as Flask's static folder -------------------------------
+
+
+def _site(root: str | Path, **options: Any) -> Flask:
+    """An app with ``root`` served at ``/site`` by a storage blueprint built with ``options``."""
+    app = Flask(__name__)
+    app.register_blueprint(storage_blueprint("site", root, url_prefix="/site", **options))
+    return app
+
+
+@pytest.fixture
+def site_root(root: Path) -> Path:
+    """``root`` plus ``sub/`` with an ``index.html`` and ``bare/`` without one."""
+    (root / "sub").mkdir()
+    (root / "sub" / "index.html").write_bytes(b"<p>sub index</p>")
+    (root / "bare").mkdir()
+    (root / "bare" / "a.txt").write_bytes(b"a")
+    return root
+
+
+def test_blueprint_serves_a_range_of_a_file_with_exact_bytes(root: Path) -> None:
+    app = _site(root)
+    response = _get(app, "/site/data.bin", headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206
+    assert response.get_data() == DATA[100:200]
+    assert response.headers["Content-Range"] == f"bytes 100-199/{len(DATA)}"
+    full = _get(app, "/site/notes.txt")
+    assert (full.status_code, full.get_data()) == (200, NOTES)
+    assert full.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_blueprint_answers_304_for_the_current_tag_and_applies_file_options(root: Path) -> None:
+    app = _site(root, max_age=60, as_attachment=True)
+    first = _get(app, "/site/notes.txt")
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    assert first.headers["Content-Disposition"] == 'attachment; filename="notes.txt"'
+    again = _get(app, "/site/notes.txt", headers={"If-None-Match": first.headers["ETag"]})
+    assert (again.status_code, again.get_data()) == (304, b"")
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
+def test_blueprint_listing_escapes_names_and_links(site_root: Path) -> None:
+    (site_root / '<b>&"x.txt').write_bytes(b"12345")
+    app = _site(site_root, listing=True)
+    response = _get(app, "/site/")
+    assert response.status_code == 200
+    assert _fields(response) == {
+        "content-type": "text/html; charset=utf-8",
+        "content-length": str(len(response.get_data())),
+        "cache-control": "no-cache",
+    }
+    page = response.get_data(as_text=True)
+    assert "<title>Index of /site/</title>" in page
+    assert '<a href="%3Cb%3E%26%22x.txt">&lt;b&gt;&amp;&quot;x.txt</a></td><td>5 B</td>' in page
+    assert '<a href="sub/">sub/</a>' in page
+    assert "<b>" not in page
+    head = _get(app, "/site/", method="HEAD")
+    assert (head.status_code, head.get_data()) == (200, b"")
+    assert head.headers["Content-Length"] == response.headers["Content-Length"]
+
+
+def test_blueprint_lists_nested_directories_and_404s_missing_ones(site_root: Path) -> None:
+    app = _site(site_root, listing=True)
+    page = _get(app, "/site/bare/").get_data(as_text=True)
+    assert "<title>Index of /site/bare/</title>" in page
+    assert '<a href="a.txt">a.txt</a>' in page
+    assert _get(app, "/site/missing/").status_code == 404
+    assert _get(app, "/site/notes.txt/").status_code == 404
+
+
+def test_blueprint_serves_index_html_for_directories(site_root: Path) -> None:
+    (site_root / "index.html").write_bytes(b"<p>top index</p>")
+    app = _site(site_root, html=True)
+    top = _get(app, "/site/")
+    assert (top.status_code, top.get_data()) == (200, b"<p>top index</p>")
+    assert top.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert _get(app, "/site/sub/").get_data() == b"<p>sub index</p>"
+    assert _get(app, "/site/bare/").status_code == 404  # no index.html, no listing
+
+
+def test_blueprint_lists_a_directory_without_index_html_when_both_are_on(
+    site_root: Path,
+) -> None:
+    app = _site(site_root, html=True, listing=True)
+    assert _get(app, "/site/sub/").get_data() == b"<p>sub index</p>"
+    assert '<a href="a.txt">a.txt</a>' in _get(app, "/site/bare/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("options", [{"html": True}, {"listing": True}])
+def test_blueprint_redirects_a_directory_to_its_slash_with_a_307(
+    site_root: Path, options: dict[str, bool]
+) -> None:
+    app = _site(site_root, **options)
+    response = _get(app, "/site/sub?page=2")
+    assert response.status_code == 307
+    assert response.headers["Location"] == "/site/sub/?page=2"
+    assert _get(app, "/site/sub", method="HEAD").status_code == 307
+
+
+def test_blueprint_without_html_or_listing_404s_directories(site_root: Path) -> None:
+    app = _site(site_root)
+    for url in ("/site/", "/site/sub", "/site/sub/", "/site/bare/"):
+        assert _get(app, url).status_code == 404, url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/site/..%2Fsecret.txt",
+        "/site/%2E%2E/secret.txt",
+        "/site/sub/..%2F..%2Fsecret.txt",
+        "/site/..%5Csecret.txt",
+        "/site/..%2F",
+        "/site/sub/%2E%2E/%2E%2E/",
+        "/site/..%2Ffiles",
+    ],
+)
+def test_blueprint_refuses_paths_out_of_the_root(site_root: Path, url: str) -> None:
+    app = _site(site_root, html=True, listing=True)
+    response = _get(app, url)
+    assert response.status_code == 404
+    assert SECRET not in response.get_data()
+    assert b"secret.txt" not in response.get_data()
+
+
+def test_blueprint_answers_other_methods_with_405(root: Path) -> None:
+    response = _get(_site(root), "/site/notes.txt", method="POST")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_blueprint_over_a_memory_root_serves_ranges_listings_and_redirects() -> None:
+    base = f"memory://sendfs-flask-{secrets.token_hex(4)}"
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file(f"{base}/notes.txt", NOTES)
+    memory.pipe_file(f"{base}/docs/a.txt", b"a")
+    app = _site(base, listing=True)
+    try:
+        part = _get(app, "/site/notes.txt", headers={"Range": "bytes=0-4"})
+        top = _get(app, "/site/").get_data(as_text=True)
+        moved = _get(app, "/site/docs")
+        docs = _get(app, "/site/docs/").get_data(as_text=True)
+        outside = _get(app, "/site/..%2Fnotes.txt")
+    finally:
+        memory.rm(base, recursive=True)
+    assert (part.status_code, part.get_data()) == (206, NOTES[:5])
+    assert '<a href="notes.txt">notes.txt</a>' in top
+    assert '<a href="docs/">docs/</a>' in top
+    assert (moved.status_code, moved.headers["Location"]) == (307, "/site/docs/")
+    assert '<a href="a.txt">a.txt</a>' in docs
+    assert outside.status_code == 404
+
+
+def test_blueprint_resolves_a_relative_root_against_the_app_root_path(root: Path) -> None:
+    app = Flask(__name__, root_path=str(root.parent))
+    app.register_blueprint(storage_blueprint("files", "files", url_prefix="/files"))
+    assert _get(app, "/files/notes.txt").get_data() == NOTES
+    with app.test_request_context():
+        assert url_for("files.serve", path="sub/a b.txt") == "/files/sub/a%20b.txt"
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"download_name": "x.txt"}, TypeError),
+        ({"environ": {}}, TypeError),
+        ({"etag": "fixed"}, TypeError),
+        ({"chunk_size": 0}, ValueError),
+        ({"max_age": -1}, ValueError),
+        ({"expires": 0}, ValueError),
+        ({"storage_timeout": 0}, ValueError),
+        ({"redirect": "sometimes"}, ValueError),
+        ({"headers": {"X-Bad": "a\r\nSet-Cookie: x=1"}}, ValueError),
+        ({"redirect": "required"}, RedirectUnavailable),
+    ],
+)
+def test_blueprint_refuses_bad_options_when_it_is_built(
+    root: Path, options: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        storage_blueprint("site", root, **options)
+
+
+def test_blueprint_refuses_an_unknown_scheme_when_it_is_built() -> None:
+    with pytest.raises(UnknownScheme):
+        storage_blueprint("site", "nosuchscheme://bucket/prefix")
+
+
 # -- the documentation's example --------------------------------------------------------------
 
 
@@ -726,6 +926,26 @@ def test_the_docs_example_runs(root: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert (response.status_code, response.get_data()) == (200, NOTES)
     assert response.headers["Content-Disposition"] == 'attachment; filename="notes.txt"'
     assert _get(app, "/uploads/..%2Fsecret.txt").status_code == 404
+
+
+def test_the_docs_blueprint_example_runs(root: Path) -> None:
+    page = (PROJECT_ROOT / "docs" / "flask.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```$", page, re.MULTILINE | re.DOTALL)
+    (example,) = [block for block in blocks if "storage_blueprint(" in block]
+    namespace: dict[str, Any] = {"__name__": "flask_docs_blueprint_example"}
+    exec(compile(example, "docs/flask.md", "exec"), namespace)
+    app: Flask = namespace["app"]
+    app.root_path = str(root.parent)
+    guide = root.parent / "public" / "guide"
+    guide.mkdir(parents=True)
+    (guide / "index.html").write_bytes(b"<h1>Guide</h1>")
+    assert _get(app, "/").get_data() == b'<a href="/public/guide/">Guide</a>'
+    moved = _get(app, "/public/guide")
+    assert (moved.status_code, moved.headers["Location"]) == (307, "/public/guide/")
+    page_response = _get(app, "/public/guide/")
+    assert (page_response.status_code, page_response.get_data()) == (200, b"<h1>Guide</h1>")
+    assert page_response.headers["Cache-Control"] == "public, max-age=86400"
+    assert _get(app, "/public/..%2Ffiles/notes.txt").status_code == 404
 
 
 # -- real servers: gunicorn and waitress ------------------------------------------------------
