@@ -500,6 +500,15 @@ def test_repeated_fields_are_joined_and_django_defaults_dropped() -> None:
 # -- Django files mapped to their storage (table) --------------------------------------------
 
 
+@pytest.fixture
+def no_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``AWS_*`` variables: django-storages reads them as defaults (the moto fixture sets
+    them for the whole session once an S3 test ran)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+
+
 def _s3_storage(**options: Any) -> Any:
     from storages.backends.s3 import S3Storage  # type: ignore[import-untyped]
 
@@ -537,12 +546,14 @@ def _s3_storage(**options: Any) -> Any:
     ],
     ids=["credentials", "endpoint-region-addressing", "profile"],
 )
+@pytest.mark.usefixtures("no_aws_environment")
 def test_s3_storage_options_follow_the_storage_settings(
     options: dict[str, Any], expected: dict[str, Any]
 ) -> None:
     assert s3_storage_options(_s3_storage(**options)) == expected
 
 
+@pytest.mark.usefixtures("no_aws_environment")
 def test_s3_storage_options_keep_a_client_config_of_the_project() -> None:
     from botocore.config import Config
 
@@ -563,6 +574,7 @@ def test_s3_storage_options_keep_a_client_config_of_the_project() -> None:
         ("s3boto3", "a b.pdf", "s3://bkt/a b.pdf", None),
     ],
 )
+@pytest.mark.usefixtures("no_aws_environment")
 def test_file_source_maps_fieldfiles_to_their_storage_root(
     tree: Path, storage: str, name: str, target: str, root: str | None
 ) -> None:
