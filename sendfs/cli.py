@@ -1,7 +1,9 @@
 """The command line: ``sendfs serve [SOURCE]`` (also ``python -m sendfs serve``).
 
 Serves a local directory or any fsspec URL (``s3://bucket/prefix``, ``memory://``...) over HTTP
-with :class:`~sendfs.responses.static.StorageFiles` under uvicorn, until Ctrl-C.
+with :class:`~sendfs.responses.static.StorageFiles` under uvicorn, until Ctrl-C. Like
+``python -m http.server`` it lists directories and logs each request on stderr; unlike it, it
+hides dotfiles (``.env``, ``.git/``) unless asked, and says why a request got a 404.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .__about__ import __version__
 from .exceptions import SendfsError
 from .responses.file import DEFAULT_SEND_TIMEOUT, DEFAULT_STORAGE_TIMEOUT
 from .responses.static import StorageFiles
@@ -24,6 +27,11 @@ __all__ = ["main"]
 
 #: uvicorn's default backlog; it listens again with its own when it starts.
 LISTEN_BACKLOG = 2048
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+#: The logger StorageFiles tells why each 404 on (at DEBUG); shown from ``--log-level info``.
+NOT_FOUND_LOGGER = "sendfs.responses.static"
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -54,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sendfs", description="Serve downloads from any storage with correct HTTP."
     )
+    parser.add_argument("--version", action="version", version=f"sendfs {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a directory or storage URL over HTTP")
     serve.add_argument(
@@ -64,8 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
-    serve.add_argument("--listing", action="store_true", help="list directories as HTML")
+    serve.add_argument(
+        "--listing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="list directories as HTML (default: on; --no-listing answers 404 instead)",
+    )
     serve.add_argument("--html", action="store_true", help="serve index.html for directories")
+    serve.add_argument(
+        "--hidden",
+        action="store_true",
+        help="serve and list dotfiles (.env, .git/...); by default they are hidden (404)",
+    )
     serve.add_argument("--max-age", type=int, default=None, help="Cache-Control max-age, seconds")
     serve.add_argument(
         "--send-timeout",
@@ -91,7 +110,74 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a storage option, e.g. -o endpoint_url=http://127.0.0.1:9000 (repeatable)",
     )
+    verbosity = serve.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="info logs every request and why each 404 (default: %(default)s)",
+    )
+    verbosity.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no access log: warnings and errors only",
+    )
     return parser
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """The logging configuration of ``sendfs serve``: everything on stderr.
+
+    ``info`` shows uvicorn's access log and why each request got a 404 (the reasons
+    StorageFiles logs at DEBUG); uvicorn's own start-up chatter only shows at ``debug``.
+
+    Args:
+        level: One of :data:`LOG_LEVELS`.
+    """
+    upper = level.upper()
+    server_level = "WARNING" if level == "info" else upper
+    not_found_level = "DEBUG" if level in ("debug", "info") else upper
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+            },
+            "access": {
+                "()": "uvicorn.logging.AccessFormatter",
+                "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+            },
+            # sendfs messages start with "sendfs: ", like the banner and the errors.
+            "sendfs": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stderr",
+            },
+            "sendfs": {
+                "class": "logging.StreamHandler",
+                "formatter": "sendfs",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": server_level, "propagate": False},
+            "uvicorn.error": {"level": server_level},
+            "uvicorn.access": {"handlers": ["access"], "level": upper, "propagate": False},
+            "sendfs": {"handlers": ["sendfs"], "level": upper, "propagate": False},
+            NOT_FOUND_LOGGER: {"level": not_found_level},
+        },
+    }
 
 
 async def _check_source(registry: StorageRegistry, source: str, options: dict[str, Any]) -> None:
@@ -134,6 +220,7 @@ def serve(args: argparse.Namespace) -> int:
             source,
             html=args.html,
             listing=args.listing,
+            dotfiles=args.hidden,
             storage_options=options,
             registry=registry,
             max_age=args.max_age,
@@ -147,7 +234,10 @@ def serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"sendfs: serving {source} at http://{host}:{sock.getsockname()[1]}/ (Ctrl-C stops)")
     sys.stdout.flush()
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    level = "warning" if args.quiet else args.log_level
+    config = uvicorn.Config(
+        app, log_config=log_config(level), access_log=not args.quiet, lifespan="on"
+    )
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -1,7 +1,8 @@
 """Load the code snippets the documentation includes, so the tests run exactly that code.
 
-Snippets live in ``docs/snippets/<name>.py``; pages include them with
-``--8<-- "docs/snippets/<name>.py"`` and tests import them with :func:`load_snippet`.
+Snippets live in ``docs/snippets/<name>.py``; pages show them inline after a
+``<!-- snippet: docs/snippets/<name>.py -->`` marker (``tests/docs/test_inline_snippets.py`` keeps
+the two equal) and tests import them with :func:`load_snippet`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Every process is started with a bounded wait and killed by its PID in ``finally`
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sendfs.__about__ import __version__
 from sendfs.cli import _bind
 from tests.conftest import free_port
 
@@ -180,20 +182,108 @@ def test_serve_relative_directory_prints_its_absolute_path(tmp_path: Path, site:
         assert server.banner == f"sendfs: serving {site} at {server.url} (Ctrl-C stops)"
         with http_client() as client:
             page = client.get(f"{server.url}docs/page.txt")
-            no_listing = client.get(server.url)
         code, stderr = server.stop()
     assert page.content == PAGE
-    assert no_listing.status_code == 404
     assert code == 0
     assert "Traceback" not in stderr
 
 
+def test_serve_without_flags_lists_hides_dotfiles_and_logs_each_request(
+    tmp_path: Path, site: Path
+) -> None:
+    # What users of `python -m http.server` expect, minus the .env and .git it would leak.
+    (site / ".env").write_bytes(b"SECRET=1")
+    (site / ".git").mkdir()
+    (site / ".git" / "config").write_bytes(b"[core]")
+    with serving(tmp_path, str(site)) as server:
+        with http_client() as client:
+            listing = client.get(server.url)
+            env = client.get(f"{server.url}.env")
+            git = client.get(f"{server.url}.git/config")
+            missing = client.get(f"{server.url}missing.txt")
+        code, stderr = server.stop()
+    assert listing.status_code == 200
+    assert hrefs(listing.text) == ["docs/", "a%20b.bin"]
+    assert (env.status_code, git.status_code, missing.status_code) == (404, 404, 404)
+    lines = stderr.splitlines()
+    assert "INFO:     127.0.0.1:" in stderr
+    assert any(line.endswith('"GET / HTTP/1.1" 200 OK') for line in lines), stderr
+    assert any(line.endswith('"GET /.env HTTP/1.1" 404 Not Found') for line in lines), stderr
+    assert "sendfs: 404 /.env: a name starting with '.' is hidden (dotfiles=False)" in lines
+    assert any(
+        line.startswith("sendfs: 404 /missing.txt: ") and str(site / "missing.txt") in line
+        for line in lines
+    ), stderr
+    assert "Uvicorn running" not in stderr  # the banner says where; no second address
+    assert code == 0
+    assert "Traceback" not in stderr
+
+
+def test_serve_no_listing_answers_404_for_directories_and_says_why(
+    tmp_path: Path, site: Path
+) -> None:
+    with serving(tmp_path, str(site), "--no-listing") as server:
+        with http_client() as client:
+            root = client.get(server.url)
+            page = client.get(f"{server.url}docs/page.txt")
+        code, stderr = server.stop()
+    assert root.status_code == 404
+    assert page.content == PAGE
+    assert "sendfs: 404 /: a directory, and listing is off" in stderr.splitlines()
+    assert code == 0
+
+
+def test_serve_hidden_serves_and_lists_dotfiles(tmp_path: Path, site: Path) -> None:
+    (site / ".env").write_bytes(b"SECRET=1")
+    with serving(tmp_path, str(site), "--hidden") as server:
+        with http_client() as client:
+            listing = client.get(server.url)
+            env = client.get(f"{server.url}.env")
+        code, _ = server.stop()
+    assert ".env" in hrefs(listing.text)
+    assert env.content == b"SECRET=1"
+    assert code == 0
+
+
+@pytest.mark.parametrize("options", [("--quiet",), ("--log-level", "warning")])
+def test_serve_quiet_or_warning_logs_no_requests(
+    tmp_path: Path, site: Path, options: tuple[str, ...]
+) -> None:
+    with serving(tmp_path, str(site), *options) as server:
+        with http_client() as client:
+            assert client.get(f"{server.url}docs/page.txt").status_code == 200
+            assert client.get(f"{server.url}missing.txt").status_code == 404
+        code, stderr = server.stop()
+    assert stderr == ""
+    assert code == 0
+
+
+def test_serve_debug_log_level_shows_the_server_and_storage_details(
+    tmp_path: Path, site: Path
+) -> None:
+    with serving(tmp_path, str(site), "--log-level", "debug") as server:
+        with http_client() as client:
+            assert client.get(f"{server.url}missing.txt").status_code == 404
+        code, stderr = server.stop()
+    assert "sendfs: 404 /missing.txt: " in stderr
+    assert "sendfs: HTTP 404: " in stderr  # the storage error, logged where statuses are chosen
+    assert "INFO:     Started server process" in stderr  # uvicorn's start-up lines
+    assert code == 0
+
+
+def hrefs(page: str) -> list[str]:
+    return re.findall(r'<a href="([^"]*)">', page)
+
+
 def test_dev_serve_serves_the_directory_it_is_called_from(tmp_path: Path, site: Path) -> None:
     # The README's first command: its default source is the caller's current directory, not
-    # the checkout that holds ./dev.
-    stamp = PROJECT / ".venv" / ".installed"
-    if not stamp.exists() or stamp.stat().st_mtime < (PROJECT / "pyproject.toml").stat().st_mtime:
-        pytest.skip("./dev would reinstall the environment first")
+    # the checkout that holds ./dev. It runs in the environment ./dev picks (VENV, as ./dev
+    # reads it), which may be one the serve path alone created.
+    venv = PROJECT / os.environ.get("VENV", ".venv")
+    changed = (PROJECT / "pyproject.toml").stat().st_mtime
+    stamps = [venv / ".installed", venv / ".installed-serve"]
+    if not any(s.exists() and s.stat().st_mtime >= changed for s in stamps):
+        pytest.skip(f"./dev would install the environment in {venv} first")
     with serving(tmp_path, None, launcher=[str(PROJECT / "dev"), "serve"], cwd=site) as server:
         assert server.banner == f"sendfs: serving {site} at {server.url} (Ctrl-C stops)"
         with http_client() as client:
@@ -318,5 +408,18 @@ def test_help_describes_the_serve_command() -> None:
 def test_serve_help_lists_its_options() -> None:
     result = run_sendfs("serve", "--help")
     assert result.returncode == 0
-    for option in ("--host", "--port", "--listing", "--html", "--max-age", "--option"):
+    options = ("--host", "--port", "--no-listing", "--html", "--hidden", "--max-age", "--option")
+    for option in (*options, "--log-level", "--quiet"):
         assert option in result.stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    result = run_sendfs("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"sendfs {__version__}\n"
+
+
+def test_quiet_and_log_level_are_exclusive() -> None:
+    result = run_sendfs("serve", ".", "--quiet", "--log-level", "debug")
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr

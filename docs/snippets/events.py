@@ -1,6 +1,7 @@
 import logging
 from collections import Counter
 
+import fsspec
 from lilya.apps import Lilya
 from lilya.routing import Path
 
@@ -26,6 +27,10 @@ def meter(event: DownloadEvent) -> None:
 
 
 registry.on_complete = meter  # every response served through the default registry
+
+# demo data: the in-memory report served below, so the example runs as is.
+# A real app serves what its storage already holds: drop this line.
+fsspec.filesystem("memory").pipe_file("/reports/q3.csv", b"region,total\nnorth,12\n")
 
 
 async def report(name: str) -> object:

@@ -1,9 +1,16 @@
+import fsspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from sendfs import StorageFiles, registry
 from sendfs.starlette import FileResponse, send_file, send_from_storage
+
+# demo data: the in-memory files served below, so the example runs as is.
+# A real app serves what its storage already holds: drop these lines.
+memory = fsspec.filesystem("memory")
+memory.pipe_file("/exports/orders.csv", b"id,total\n1,9.50\n")
+memory.pipe_file("/public/logo.svg", b"<svg/>")
 
 
 async def manual(request: Request) -> FileResponse:

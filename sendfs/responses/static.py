@@ -9,8 +9,10 @@ through :meth:`~sendfs.storages.StorageRegistry.locate`, so nothing outside the 
 from __future__ import annotations
 
 import html
+import logging
 import os
 from collections.abc import Mapping
+from datetime import timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -18,8 +20,15 @@ import anyio
 from lilya.exceptions import HTTPException
 from lilya.types import Receive, Scope, Send
 
-from ..exceptions import RedirectUnavailable, SendfsError, SourceIsDirectory, StorageBusy
+from ..exceptions import (
+    RedirectUnavailable,
+    SendfsError,
+    SourceIsDirectory,
+    SourceNotFound,
+    StorageBusy,
+)
 from ..storages.base import DirEntry
+from ..storages.paths import redact_urls_in, shorten
 from ..storages.registry import StorageRegistry
 from ..storages.registry import registry as default_registry
 from .core import DEFAULT_STORAGE_TIMEOUT, check_timeout
@@ -29,6 +38,15 @@ from .headers import http_date
 from .send import send_from_storage
 
 __all__ = ["StorageFiles", "render_listing"]
+
+#: Why each request was answered 404, at DEBUG: clients cause those at will. ``sendfs serve``
+#: turns this logger up to show them at ``--log-level info``.
+logger = logging.getLogger(__name__)
+
+#: The longest request path quoted in a 404 line, and the longest line: a client can send a
+#: path of kilobytes, and the storage's message quotes it again.
+LOG_PATH_LIMIT = 200
+LOG_LINE_LIMIT = 500
 
 #: send_file options StorageFiles passes on to every file it serves.
 FILE_OPTIONS = frozenset(
@@ -71,29 +89,65 @@ def _format_size(size: int | None) -> str:
     return str(size)  # pragma: no cover
 
 
-def render_listing(title_path: str, entries: list[DirEntry]) -> str:
+#: The listing's style: aligned sizes and dates, names that wrap on a phone, dark mode.
+LISTING_CSS = """\
+body{font:16px/1.45 system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:.5rem 1rem}
+h1{font-size:1.2rem;font-weight:600;overflow-wrap:anywhere}
+table{border-collapse:collapse;width:100%}
+th,td{padding:.3rem .4rem;text-align:left;vertical-align:top}
+th{border-bottom:1px solid #8884}
+tr:hover td{background:#8881}
+td:first-child{width:100%;overflow-wrap:anywhere}
+td+td{white-space:nowrap;font-variant-numeric:tabular-nums}
+tr>:nth-child(2){text-align:right}
+a{text-decoration:none}a:hover{text-decoration:underline}
+:root{color-scheme:light dark}"""
+
+
+def _format_date(entry: DirEntry) -> str:
+    """``2023-11-14 22:13`` (UTC) in a ``<time>`` element; the exact HTTP date on hover."""
+    if entry.mtime is None:
+        return ""
+    moment = entry.mtime if entry.mtime.tzinfo else entry.mtime.replace(tzinfo=timezone.utc)
+    utc = moment.astimezone(timezone.utc)
+    return (
+        f'<time datetime="{utc:%Y-%m-%dT%H:%M:%SZ}" title="{http_date(utc)}">'
+        f"{utc:%Y-%m-%d %H:%M}</time>"
+    )
+
+
+def _listing_row(href: str, name: str, size: str = "", date: str = "") -> str:
+    """One row; ``href`` and ``name`` arrive escaped."""
+    return f'<tr><td><a href="{href}">{name}</a></td><td>{size}</td><td>{date}</td></tr>'
+
+
+def render_listing(title_path: str, entries: list[DirEntry], *, parent: bool = True) -> str:
     """A small HTML directory listing; every name is escaped and every link percent-encoded.
+
+    Sizes are right-aligned, dates are UTC (``2023-11-14 22:13``, the exact HTTP date in the
+    ``title``), and long names wrap, so the page reads on a phone without scrolling sideways.
 
     Args:
         title_path: The request path shown in the title.
         entries: The directory's entries.
+        parent: Link to ``../``; ``False`` for the root, which has no parent to show.
     """
     title = html.escape(f"Index of {title_path}")
-    rows = ['<tr><td><a href="../">../</a></td><td></td><td></td></tr>']
+    rows = [_listing_row("../", "../")] if parent else []
     for entry in entries:
         suffix = "/" if entry.is_dir else ""
         href = html.escape(quote(entry.name) + suffix, quote=True)
         name = html.escape(entry.name + suffix)
         size = "" if entry.is_dir else _format_size(entry.size)
-        mtime = http_date(entry.mtime) if entry.mtime else ""
-        rows.append(f'<tr><td><a href="{href}">{name}</a></td><td>{size}</td><td>{mtime}</td></tr>')
+        rows.append(_listing_row(href, name, size, _format_date(entry)))
     body = "\n".join(rows)
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width">'
-        f"<title>{title}</title></head>\n<body><h1>{title}</h1>\n"
-        f"<table>\n<tr><th>Name</th><th>Size</th><th>Modified</th></tr>\n{body}\n</table>"
-        "\n</body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title>\n<style>\n{LISTING_CSS}\n</style></head>\n"
+        f"<body><h1>{title}</h1>\n<table>\n"
+        "<thead><tr><th>Name</th><th>Size</th><th>Modified</th></tr></thead>\n"
+        f"<tbody>\n{body}\n</tbody>\n</table>\n</body></html>\n"
     )
 
 
@@ -122,15 +176,28 @@ async def _send_http_exception(send: Send, method: str, exc: Exception) -> None:
     await _send_simple(send, method, exc.status_code or 500, str(exc.detail).encode(), extra=extra)
 
 
+def is_hidden(relative: str) -> bool:
+    """Whether a path below the root has a segment starting with a dot (``.env``, ``.git/x``)."""
+    return any(segment.startswith(".") for segment in relative.split("/"))
+
+
+def _reason(exc: BaseException) -> str:
+    """A storage error as the reason of a 404, fit for a log line (URLs masked)."""
+    return redact_urls_in(str(exc) or type(exc).__name__)
+
+
 class StorageFiles:
     """Serve every object under ``root`` with the HTTP semantics of :func:`send_file`.
 
     Args:
         root: A local directory, a mount name (``"media"``) or a URL prefix
-            (``"s3://bucket/public"``).
+            (``"s3://bucket/public"``). A local root must be an existing directory.
         html: Serve ``index.html`` for directory paths (``/docs/``), and redirect ``/docs``
             to ``/docs/``.
         listing: Render an HTML listing for directory paths without ``index.html``.
+        dotfiles: Serve and list names starting with a dot (``.env``, ``.git/``). With
+            ``False``, a path with any such segment is answered 404 and listings leave
+            those names out.
         storage_options: Options for the backend of ``root`` (credentials, endpoint...).
         registry: The storage registry (default: the global one).
         **file_options: Options for every file: ``as_attachment``, ``max_age``,
@@ -141,11 +208,19 @@ class StorageFiles:
             answer 503 when the storage's connections are all taken; the latter bounds
             listings too).
 
+    Raises:
+        SourceNotFound: A local ``root`` that is not an existing directory. URL roots are
+            not checked here (that would need I/O): a missing bucket is a 404 per request.
+        UnknownScheme: ``root`` is a URL nobody serves.
+
     Security:
         Request paths are untrusted: ``..``, encoded separators, control characters and the
         like are answered 404 before any storage is touched, and on local disk symbolic links
-        leading outside ``root`` are refused. Listings escape every name. Authentication is
-        the app's job: put StorageFiles behind whatever guards the rest of the app.
+        leading outside ``root`` are refused. Listings escape every name. ``dotfiles=False``
+        hides names starting with a dot; other secrets under ``root`` are served: keep them
+        out of it. Authentication is the app's job: put StorageFiles behind whatever guards
+        the rest of the app. Why each request got a 404 is logged at DEBUG on the
+        ``sendfs.responses.static`` logger.
     """
 
     def __init__(
@@ -154,6 +229,7 @@ class StorageFiles:
         *,
         html: bool = False,
         listing: bool = False,
+        dotfiles: bool = True,
         storage_options: Mapping[str, Any] | None = None,
         registry: StorageRegistry | None = None,
         **file_options: Any,
@@ -166,17 +242,23 @@ class StorageFiles:
         self.root = os.fspath(root)
         self.html = html
         self.listing = listing
+        self.dotfiles = dotfiles
         self.storage_options = dict(storage_options or {})
         self.registry = registry or default_registry
         self.file_options = file_options
         resolved = self.registry.locate(self.root, "", **self.storage_options)  # unknown scheme
+        if self.registry.serves_locally(resolved):
+            _check_local_root(self.root, resolved.target)
         if file_options.get("redirect") == "required" and self.registry.serves_locally(resolved):
             raise RedirectUnavailable(
                 f"redirect='required' needs a storage that can presign URLs, not {self.root!r}"
             )
 
     def __repr__(self) -> str:
-        return f"StorageFiles({self.root!r}, html={self.html}, listing={self.listing})"
+        return (
+            f"StorageFiles({self.root!r}, html={self.html}, listing={self.listing}, "
+            f"dotfiles={self.dotfiles})"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request (and the lifespan, when StorageFiles is the whole app)."""
@@ -192,7 +274,11 @@ class StorageFiles:
             )
             return
         path = route_path(scope)
-        if path.endswith("/"):
+        if not self.dotfiles and is_hidden(path.strip("/")):
+            await self._not_found(
+                send, method, path, "a name starting with '.' is hidden (dotfiles=False)"
+            )
+        elif path.endswith("/"):
             await self._serve_directory(scope, receive, send, method, path)
         else:
             await self._serve_file(scope, receive, send, method, path)
@@ -216,7 +302,7 @@ class StorageFiles:
             if isinstance(exc.__cause__, SourceIsDirectory) and (self.html or self.listing):
                 await self._redirect_to_directory(scope, send, method)
             else:
-                await _send_http_exception(send, method, exc)
+                await self._send_error(send, method, path, exc)
 
     async def _serve_directory(
         self, scope: Scope, receive: Receive, send: Send, method: str, path: str
@@ -235,9 +321,9 @@ class StorageFiles:
                 await self._serve_listing(scope, send, method, relative)
                 return
         except HTTPException as exc:
-            await _send_http_exception(send, method, exc)
+            await self._send_error(send, method, path, exc)
             return
-        await _send_simple(send, method, 404, b"Not Found")
+        await self._not_found(send, method, path, "a directory, and listing is off")
 
     async def _serve_listing(self, scope: Scope, send: Send, method: str, relative: str) -> None:
         timeout = self.file_options.get("storage_timeout", DEFAULT_STORAGE_TIMEOUT)
@@ -248,11 +334,31 @@ class StorageFiles:
             if deadline.cancelled_caught:
                 raise StorageBusy(f"listing {relative!r} took over {timeout} s")
         except SendfsError as exc:
-            await _send_http_exception(send, method, http_error(exc))
+            await self._send_error(send, method, "/" + relative, http_error(exc), cause=exc)
             return
-        page = render_listing(scope.get("path", "/"), entries).encode("utf-8")
+        if not self.dotfiles:
+            entries = [entry for entry in entries if not entry.name.startswith(".")]
+        page = render_listing(scope.get("path", "/"), entries, parent=bool(relative))
         extra = [(b"cache-control", b"no-cache")]
-        await _send_simple(send, method, 200, page, "text/html; charset=utf-8", extra)
+        body = page.encode("utf-8")
+        await _send_simple(send, method, 200, body, "text/html; charset=utf-8", extra)
+
+    async def _send_error(
+        self, send: Send, method: str, path: str, exc: Exception, cause: Exception | None = None
+    ) -> None:
+        """Answer with an ``HTTPException``; a 404 logs why first (the storage error behind it)."""
+        if isinstance(exc, HTTPException) and exc.status_code == 404:
+            self._log_not_found(path, _reason(cause or exc.__cause__ or exc))
+        await _send_http_exception(send, method, exc)
+
+    async def _not_found(self, send: Send, method: str, path: str, reason: str) -> None:
+        self._log_not_found(path, reason)
+        await _send_simple(send, method, 404, b"Not Found")
+
+    @staticmethod
+    def _log_not_found(path: str, reason: str) -> None:
+        line = f"sendfs: 404 {shorten(path, LOG_PATH_LIMIT)}: {reason}"
+        logger.debug("%s", shorten(line, LOG_LINE_LIMIT))
 
     @staticmethod
     async def _redirect_to_directory(scope: Scope, send: Send, method: str) -> None:
@@ -274,3 +380,13 @@ class StorageFiles:
                 await self.registry.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _check_local_root(root: str, target: Any) -> None:
+    """Refuse a local root that is not a directory: every request would be a silent 404."""
+    if not isinstance(target, (str, os.PathLike)):
+        return
+    if not os.path.exists(target):
+        raise SourceNotFound(f"StorageFiles root {root!r} does not exist")
+    if not os.path.isdir(target):
+        raise SourceNotFound(f"StorageFiles root {root!r} is not a directory")

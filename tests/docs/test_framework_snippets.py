@@ -17,12 +17,12 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "manual.pdf").write_bytes(b"%PDF manual" * 50)
-    memory = fsspec.filesystem("memory")
-    memory.pipe_file("/exports/orders.csv", b"id,total\n1,9.50\n")
-    memory.pipe_file("/public/logo.svg", b"<svg/>")
     yield
-    memory.rm("/exports", recursive=True)
-    memory.rm("/public", recursive=True)
+    # The snippets put their demo data in the process-wide memory filesystem when imported.
+    memory = fsspec.filesystem("memory")
+    for root in ("/exports", "/public"):
+        if memory.exists(root):
+            memory.rm(root, recursive=True)
 
 
 @pytest.mark.anyio

@@ -738,6 +738,7 @@ def docs_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The relative paths the examples serve, in a working directory of their own."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "media").mkdir()
+    (tmp_path / "downloads").mkdir()
     (tmp_path / "docs" / "manual.pdf").write_bytes(b"%PDF-1.7 manual")
     (tmp_path / "docs" / "notes.txt").write_bytes(b"notes")
     (tmp_path / "media" / "avatar.png").write_bytes(b"\x89PNG avatar")
@@ -750,6 +751,7 @@ def test_the_page_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
+@pytest.mark.usefixtures("docs_files")
 def test_every_example_builds_an_app_and_its_schema(index: int) -> None:
     app = run_example(index)
     assert app.openapi_schema.to_schema()["openapi"].startswith("3.")

@@ -7,6 +7,7 @@ encoded dots, slashes and NULs reach the app exactly as a client wrote them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +22,11 @@ from lilya.routing import Include
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from sendfs.exceptions import UnknownScheme
-from sendfs.responses.static import StorageFiles
+from sendfs.exceptions import SourceNotFound, UnknownScheme
+from sendfs.responses.static import StorageFiles, render_listing
 from sendfs.storages import StorageRegistry
-from tests.helpers import asgi_client
+from sendfs.storages.base import DirEntry
+from tests.helpers import asgi_client, captured_logs
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +40,11 @@ NASTY = "<script>alert(1)<script>&\"'.txt"
 NASTY_BODY = b"nasty but harmless"
 #: 2023-11-14 22:13:20 UTC, so listings render a known date.
 MTIME = 1_700_000_000
+#: MTIME as a listing shows it: minutes in UTC, the exact HTTP date on hover.
+MTIME_HTML = (
+    '<time datetime="2023-11-14T22:13:20Z" title="Tue, 14 Nov 2023 22:13:20 GMT">'
+    "2023-11-14 22:13</time>"
+)
 
 #: Paths a client can write that must never leave the root, answered like a missing file.
 TRAVERSALS = [
@@ -380,7 +387,6 @@ async def test_listing_renders_directories_first_with_escaped_names(
         page = response.text
         nasty_href = "%3Cscript%3Ealert%281%29%3Cscript%3E%26%22%27.txt"
         assert hrefs(page) == [
-            "../",
             "docs/",
             "empty-dir/",
             "evil.example/",
@@ -390,11 +396,11 @@ async def test_listing_renders_directories_first_with_escaped_names(
         assert (
             f'<tr><td><a href="{nasty_href}">'
             "&lt;script&gt;alert(1)&lt;script&gt;&amp;&quot;&#x27;.txt</a></td>"
-            "<td>18 B</td><td>Tue, 14 Nov 2023 22:13:20 GMT</td></tr>"
+            f"<td>18 B</td><td>{MTIME_HTML}</td></tr>"
         ) in page
         assert (
             '<tr><td><a href="data.bin">data.bin</a></td><td>1.0 KiB</td>'
-            "<td>Tue, 14 Nov 2023 22:13:20 GMT</td></tr>"
+            f"<td>{MTIME_HTML}</td></tr>"
         ) in page
         assert '<tr><td><a href="docs/">docs/</a></td><td></td>' in page
         assert "<script>" not in page
@@ -415,7 +421,7 @@ async def test_listing_of_an_s3_prefix_renders_prefixes_first(
         nested = await client.get("/files/docs/")
         followed = await client.get("/files/a%26b%20%3Cc%3E.txt")
     assert top.status_code == 200
-    assert hrefs(top.text) == ["../", "docs/", "evil.example/", "a%26b%20%3Cc%3E.txt", "data.bin"]
+    assert hrefs(top.text) == ["docs/", "evil.example/", "a%26b%20%3Cc%3E.txt", "data.bin"]
     assert ">a&amp;b &lt;c&gt;.txt</a></td><td>18 B</td>" in top.text
     assert hrefs(nested.text) == ["../", "guide/", "index.html"]
     assert followed.content == NASTY_BODY
@@ -453,6 +459,163 @@ async def test_listing_of_a_missing_directory_is_404(site: Site, mount: Mounter)
     assert missing.status_code == 404
     assert missing.content == b"Not Found"
     assert a_file.status_code == 404
+
+
+async def test_listing_of_the_root_has_no_parent_link_but_subdirectories_do(
+    local_site: Site, mount: Mounter
+) -> None:
+    async with files_client(local_site, mount, listing=True) as client:
+        root = await client.get("/files/")
+        nested = await client.get("/files/docs/guide/")
+    assert "../" not in hrefs(root.text)
+    assert ">../<" not in root.text
+    assert hrefs(nested.text) == ["../", "page.txt"]
+
+
+async def test_listing_is_styled_for_phones_with_aligned_columns(
+    local_site: Site, mount: Mounter
+) -> None:
+    async with files_client(local_site, mount, listing=True) as client:
+        page = (await client.get("/files/")).text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "<style>" in page
+    assert "tr>:nth-child(2){text-align:right}" in page  # sizes
+    assert "td:first-child{width:100%;overflow-wrap:anywhere}" in page  # long names wrap
+    assert "<thead><tr><th>Name</th><th>Size</th><th>Modified</th></tr></thead>" in page
+
+
+def test_render_listing_without_parent_starts_with_the_entries() -> None:
+    entries = [DirEntry("a&b.txt", is_dir=False, size=2048), DirEntry("sub dir", is_dir=True)]
+    page = render_listing("/<x>/", entries, parent=False)
+    assert hrefs(page) == ["a%26b.txt", "sub%20dir/"]
+    assert "<title>Index of /&lt;x&gt;/</title>" in page
+    assert (
+        '<tr><td><a href="a%26b.txt">a&amp;b.txt</a></td><td>2.0 KiB</td><td></td></tr>'
+    ) in page
+    assert hrefs(render_listing("/x/", entries)) == ["../", "a%26b.txt", "sub%20dir/"]
+
+
+# -- dotfiles --------------------------------------------------------------------------------
+
+#: Hidden files under the local site, and their bodies.
+DOTFILES = {
+    ".env": b"SECRET_KEY=dotenv",
+    ".git/config": b"[core]",
+    "docs/.hidden/notes.txt": b"hidden notes",
+    "docs/.profile": b"profile",
+}
+
+
+@pytest.fixture
+def dotted_site(local_site: Site) -> Site:
+    for name, body in DOTFILES.items():
+        _write(Path(local_site.root) / name, body)
+    _write(Path(local_site.root) / ".git" / "index.html", b"<p>git index</p>")
+    return local_site
+
+
+async def test_dotfiles_are_served_and_listed_by_default(dotted_site: Site, mount: Mounter) -> None:
+    async with files_client(dotted_site, mount, listing=True) as client:
+        bodies = {name: (await client.get(f"/files/{name}")).content for name in DOTFILES}
+        listing = await client.get("/files/")
+    assert bodies == DOTFILES
+    assert ".env" in hrefs(listing.text)
+    assert ".git/" in hrefs(listing.text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/files/.env",
+        "/files/.git/config",
+        "/files/.git/",
+        "/files/.git",
+        "/files/docs/.hidden/notes.txt",
+        "/files/docs/.hidden/",
+        "/files/docs/.profile",
+        "/files/.missing",
+    ],
+)
+async def test_hidden_dotfiles_are_404_without_redirect(
+    dotted_site: Site, mount: Mounter, path: str
+) -> None:
+    async with files_client(dotted_site, mount, html=True, listing=True, dotfiles=False) as client:
+        get = await client.get(path)
+        head = await client.head(path)
+    assert get.status_code == 404, path
+    assert get.content == b"Not Found"
+    assert "location" not in get.headers
+    assert head.status_code == 404
+    assert head.content == b""
+
+
+async def test_hidden_dotfiles_are_left_out_of_listings(dotted_site: Site, mount: Mounter) -> None:
+    async with files_client(dotted_site, mount, listing=True, dotfiles=False) as client:
+        root = await client.get("/files/")
+        docs = await client.get("/files/docs/")
+        visible = await client.get("/files/data.bin")
+    assert hrefs(root.text) == [
+        "docs/",
+        "empty-dir/",
+        "evil.example/",
+        "%3Cscript%3Ealert%281%29%3Cscript%3E%26%22%27.txt",
+        "data.bin",
+    ]
+    assert hrefs(docs.text) == ["../", "guide/", "index.html"]
+    assert ".env" not in root.text
+    assert ".profile" not in docs.text
+    assert visible.content == DATA
+
+
+async def test_a_root_inside_a_dot_directory_is_served(tmp_path: Path) -> None:
+    # Only names below the root are hidden: serving ~/.cache/site itself is the user's choice.
+    _write(tmp_path / ".cache" / "site" / "page.txt", PAGE)
+    files = StorageFiles(tmp_path / ".cache" / "site", dotfiles=False, listing=True)
+    async with asgi_client(files) as client:
+        page = await client.get("/page.txt")
+        listing = await client.get("/")
+    assert page.content == PAGE
+    assert hrefs(listing.text) == ["page.txt"]
+
+
+# -- why a 404 -------------------------------------------------------------------------------
+
+
+async def test_each_404_logs_why_at_debug(dotted_site: Site, mount: Mounter) -> None:
+    with captured_logs("sendfs.responses.static") as records:
+        async with files_client(dotted_site, mount, dotfiles=False) as client:
+            for path in ("/files/.env", "/files/docs/guide/", "/files/missing.txt"):
+                assert (await client.get(path)).status_code == 404
+    assert [r.levelno for r in records] == [logging.DEBUG] * 3
+    messages = [r.getMessage() for r in records]
+    assert messages[0] == "sendfs: 404 /.env: a name starting with '.' is hidden (dotfiles=False)"
+    assert messages[1] == "sendfs: 404 /docs/guide/: a directory, and listing is off"
+    assert messages[2].startswith("sendfs: 404 /missing.txt: ")
+    assert "missing.txt" in messages[2].removeprefix("sendfs: 404 /missing.txt: ")
+
+
+# -- the root --------------------------------------------------------------------------------
+
+
+def test_missing_local_root_fails_at_construction(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(SourceNotFound, match="does not exist") as caught:
+        StorageFiles(missing)
+    assert str(missing) in str(caught.value)
+
+
+def test_file_as_local_root_fails_at_construction(tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_bytes(b"x")
+    with pytest.raises(SourceNotFound, match="is not a directory") as caught:
+        StorageFiles(f"file://{a_file}")
+    assert str(a_file) in str(caught.value)
+
+
+def test_url_roots_are_not_checked_at_construction() -> None:
+    # Checking a bucket or prefix needs I/O: a missing one is a 404 per request instead.
+    files = StorageFiles("memory://no-such-prefix-anywhere")
+    assert files.root == "memory://no-such-prefix-anywhere"
 
 
 # -- symbolic links on local disk ------------------------------------------------------------
