@@ -79,6 +79,7 @@ from .responses.core import (
 )
 from .responses.errors import HTTPError, status_error
 from .responses.fields import Fields
+from .responses.send import unexpected_keyword
 from .responses.static import render_listing
 from .storages.base import DirEntry
 from .storages.local import map_os_error
@@ -319,7 +320,12 @@ def _prepare(source: Any, options: SendFileOptions) -> tuple[Download, Fields]:
 
     Raises:
         HTTPError: The source is missing (an empty field, a name out of its root: 404).
+        TypeError: An option ``send_file`` does not take (another library's name for one
+            names sendfs's).
     """
+    accepted = SendFileOptions.__required_keys__ | SendFileOptions.__optional_keys__
+    if unknown := set(options) - accepted:
+        raise unexpected_keyword("send_file", unknown, accepted)
     headers = options.get("headers")
     check_headers(headers)
     registry = options.get("registry") or default_registry

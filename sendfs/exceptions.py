@@ -64,13 +64,17 @@ class SourceForbidden(SendfsError):
 
 
 class UnknownScheme(SendfsError, ValueError):
-    """No backend is registered for the scheme of a URL."""
+    """No backend is registered for the scheme of a URL.
+
+    The message suggests the served schemes it may be a typo of (``s4://`` gets ``'s3'``).
+    """
 
 
 class MissingDependency(SendfsError, ImportError):
     """A backend needs an optional dependency that is not installed.
 
-    The message names the extra to install, e.g. ``pip install 'sendfs[s3]'``.
+    The message names what to install: sendfs's extra for S3 and Azure
+    (``pip install 'sendfs[s3]'``), else the package fsspec needs (``pip install gcsfs``).
     """
 
 

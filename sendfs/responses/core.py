@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeAlias, cast
 
 import anyio
 
@@ -34,9 +34,9 @@ from ..exceptions import (
 )
 from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
 from ..storages.metadata import to_utc_datetime, unquote_etag
-from ..storages.registry import StorageRegistry
+from ..storages.registry import Resolved, StorageRegistry
 from ..storages.registry import registry as default_registry
-from ..storages.streams import Stream, is_async_iterable
+from ..storages.streams import GeneratedSource, Stream, is_async_iterable
 from .conditional import Validators
 from .errors import status_error
 from .fields import (
@@ -57,8 +57,10 @@ __all__ = [
     "DEFAULT_STORAGE_TIMEOUT",
     "MAX_EXPIRES",
     "Answer",
+    "BinaryFile",
     "Body",
     "Download",
+    "Source",
     "check_headers",
     "check_timeout",
     "closing_iterator",
@@ -85,6 +87,37 @@ _BODYLESS_STATUSES = frozenset({204, 205, 206, 304, 416})
 #: Validators in ``headers`` would disagree with what preconditions are evaluated against.
 _VALIDATOR_FIELDS = {"etag": "etag=", "last-modified": "last_modified="}
 _UNSAFE_HEADER_CHARACTERS = ("\x00", "\r", "\n")
+
+
+# -- what can be served ----------------------------------------------------------------------
+
+
+class BinaryFile(Protocol):
+    """A binary file object: ``io.BytesIO``, a file opened ``"rb"``, a spooled temporary file.
+
+    Only ``read`` is required; ``seek``, ``tell`` and ``fileno``, when present, give ranges
+    and a size. A text stream (``read`` returns ``str``) is not one.
+    """
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read up to ``size`` bytes (all of them for ``-1``)."""
+        ...
+
+
+#: What ``send_file``, ``FileResponse`` and :class:`Download` serve: a local path, a URL
+#: (``s3://bucket/key``, a mount), a binary file object, an async iterable of bytes (or
+#: ``bytearray`` / ``memoryview`` pieces), what ``registry.locate`` returned, or a generated
+#: source (:class:`~sendfs.storages.streams.Stream`, a ZIP archive). Text streams and sync
+#: iterables are not sources; a type checker says so before the runtime ``TypeError`` does.
+Source: TypeAlias = (
+    str
+    | os.PathLike[str]
+    | BinaryFile
+    | AsyncIterable[bytes | bytearray | memoryview]
+    | Resolved
+    | Stream
+    | GeneratedSource
+)
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -335,7 +368,7 @@ class Download:
 
     def __init__(
         self,
-        source: Any,
+        source: Source,
         *,
         status_code: int = 200,
         media_type: str | None = None,
@@ -366,7 +399,7 @@ class Download:
                     "size= is for async iterable sources; other sources know their size"
                 )
             _check_positive("size", size, zero=True)
-            source = Stream(source, size=size)
+            source = Stream(cast("AsyncIterable[Any]", source), size=size)
         if disposition is not None and not is_token(disposition):
             raise ValueError(f"{disposition!r} is not a disposition type")
         self.registry = registry or default_registry

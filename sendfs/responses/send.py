@@ -5,8 +5,10 @@ Names follow Flask/Werkzeug and Lilya, so existing code moves over by changing a
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,20 +19,71 @@ from .core import (
     DEFAULT_EXPIRES,
     DEFAULT_SEND_TIMEOUT,
     DEFAULT_STORAGE_TIMEOUT,
+    Source,
 )
 from .errors import http_error
 from .file import FileResponse
 
 if TYPE_CHECKING:
     from lilya.background import Task
+    from typing_extensions import Never
 
     from ..events import DownloadHook
 
 __all__ = ["send_file", "send_from_storage", "send_zip"]
 
+#: Other libraries' keywords for what ``send_file`` takes, with sendfs's name and whose they
+#: are. Not aliases: each is refused with a message that names the keyword to use.
+_OTHER_NAMES = {
+    "media_type": ("mimetype=", "Starlette's name"),
+    "filename": (
+        "download_name=",
+        "Starlette's name; Starlette also defaults to as_attachment=True",
+    ),
+    "content_disposition_type": (
+        "as_attachment=",
+        "Starlette's name: as_attachment=True for 'attachment', the default for 'inline'",
+    ),
+    "path": ("the source as its first argument", "Starlette's name"),
+    "filename_or_fp": ("the source as its first argument", "Lilya's name"),
+    "path_or_file": ("the source as its first argument", "Flask's name"),
+    "cache_timeout": ("max_age=", "Flask's name before 2.0"),
+    "add_etags": ("etag=", "Flask's name before 2.0"),
+}
+
+
+def unexpected_keyword(function: str, given: Iterable[str], accepted: Iterable[str]) -> TypeError:
+    """The error for keywords a call does not take, naming the keyword it takes instead.
+
+    Other libraries' names (``media_type=``, ``filename=``...) are not aliases: each is refused
+    with a message that names sendfs's keyword; a typo gets the closest accepted keyword.
+
+    Args:
+        function: The name of the function called, for the message.
+        given: The keywords it does not take.
+        accepted: The keywords it takes.
+    """
+    name = sorted(given)[0]
+    known = _OTHER_NAMES.get(name)
+    if known is not None:
+        ours, whose = known
+        return TypeError(f"{function}() takes {ours}, not {name}= ({whose})")
+    near = difflib.get_close_matches(name, list(accepted), n=1)
+    guess = f"; did you mean {near[0]}=?" if near else ""
+    return TypeError(f"{function}() got an unexpected keyword argument {name!r}{guess}")
+
+
+def _keywords(func: Callable[..., Any]) -> list[str]:
+    """The named parameters of ``func``."""
+    return [
+        parameter.name
+        for parameter in inspect.signature(func).parameters.values()
+        if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+    ]
+
 
 def send_file(
-    source: Any,
+    source: Source,
     mimetype: str | None = None,
     as_attachment: bool = False,
     attachment_filename: str | None = None,
@@ -53,6 +106,7 @@ def send_file(
     size: int | None = None,
     send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
     storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
+    **unexpected: Never,
 ) -> FileResponse:
     """Build a response that serves ``source`` with full HTTP semantics.
 
@@ -118,20 +172,31 @@ def send_file(
             connection in its pool, then its first bytes (10 by default). Before the first
             byte the answer is then ``503 Service Unavailable`` with ``Retry-After``, after
             it the connection is aborted. ``None`` waits for ever.
+        **unexpected: Nothing else is taken (a type checker flags any other keyword). Other
+            libraries' names raise a ``TypeError`` naming sendfs's: Starlette's
+            ``media_type=`` is ``mimetype=``, ``filename=`` is ``download_name=``,
+            ``content_disposition_type=`` is ``as_attachment=``; Flask 1's
+            ``cache_timeout=`` is ``max_age=``. They are deliberately not aliases: one name per
+            option keeps calls searchable and reviews short (``attachment_filename`` stays
+            only because Lilya's positional order needs it). Other typos get a "did you mean".
 
     Returns:
         A :class:`~sendfs.responses.FileResponse`; nothing is opened or read until it is
-        called by the server.
+        called by the server. The source's backend is found now: an unknown URL scheme or a
+        missing package (``s3://`` without s3fs) raises here, not at the first request.
 
     Raises:
         TypeError: ``source`` is a text stream or not a source at all; both
-            ``download_name`` and ``attachment_filename`` are given.
+            ``download_name`` and ``attachment_filename`` are given; a keyword
+            ``send_file`` does not take (the message names the one it takes).
         ValueError: An option is out of range or a header value contains CR/LF/NUL.
         sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` for a local path or a
             file object, which no storage can presign.
-        sendfs.exceptions.UnknownScheme: No backend serves the URL's scheme.
-        sendfs.exceptions.MissingDependency: The backend's optional package is missing, or
-            python-magic for ``deduce_media_type_from_body``.
+        sendfs.exceptions.UnknownScheme: No backend serves the URL's scheme (the message
+            suggests near ones: ``s4://`` gets ``'s3'``).
+        sendfs.exceptions.MissingDependency: The backend's optional package is missing (the
+            message says what to ``pip install``), or python-magic for
+            ``deduce_media_type_from_body``.
 
     Security:
         ``source`` is trusted: never build it from request data. To serve a user-chosen file
@@ -139,6 +204,8 @@ def send_file(
         leave their root. The download name and header values are sanitised, so they can
         come from users.
     """
+    if unexpected:
+        raise unexpected_keyword("send_file", unexpected, _keywords(send_file))
     if download_name is not None and attachment_filename is not None:
         raise TypeError("pass download_name or its alias attachment_filename, not both")
     return FileResponse(

@@ -44,7 +44,13 @@ from .metadata import info_from_fsspec
 from .paths import redact_url, redact_urls_in, shorten
 from .s3 import S3Resource, is_s3_filesystem, open_hinted, s3_error_code, with_pool_size
 
-__all__ = ["FsspecBackend", "filesystem_class", "map_open_error", "map_read_error"]
+__all__ = [
+    "FsspecBackend",
+    "filesystem_class",
+    "install_hint",
+    "map_open_error",
+    "map_read_error",
+]
 
 #: The ``pip install`` hint for protocols whose implementation is one of sendfs's extras.
 EXTRA_FOR_PROTOCOL = {"s3": "s3", "s3a": "s3", "az": "azure", "abfs": "azure", "abfss": "azure"}
@@ -72,12 +78,40 @@ def filesystem_class(protocol: str) -> type[AbstractFileSystem]:
     try:
         cls: type[AbstractFileSystem] = fsspec.get_filesystem_class(protocol)
     except ImportError as exc:
-        extra = EXTRA_FOR_PROTOCOL.get(protocol)
-        hint = f"pip install 'sendfs[{extra}]'" if extra else str(exc)
-        raise MissingDependency(f"the {protocol!r} scheme needs an extra package: {hint}") from exc
+        raise MissingDependency(install_hint(protocol, exc)) from exc
     except ValueError as exc:
         raise UnknownScheme(f"fsspec knows no protocol {protocol!r}") from exc
     return cls
+
+
+def install_hint(protocol: str, exc: ImportError) -> str:
+    """What to install for ``protocol``, from the error fsspec raised when importing it.
+
+    sendfs's own extras for S3 and Azure (which pin versions sendfs is tested with); for any
+    other protocol the module found missing (``pip install gcsfs``) and fsspec's own advice,
+    the ``err`` text of ``fsspec.registry.known_implementations``.
+
+    Args:
+        protocol: The URL scheme.
+        exc: The ``ImportError`` of ``fsspec.get_filesystem_class``; the import that failed
+            is on its ``__cause__``.
+    """
+    extra = EXTRA_FOR_PROTOCOL.get(protocol)
+    if extra is not None:
+        return (
+            f"the {protocol!r} scheme needs sendfs's {extra} extra: pip install 'sendfs[{extra}]'"
+        )
+    advice = f"fsspec says: {exc}" if str(exc) else "fsspec gives no advice"
+    cause = exc.__cause__
+    missing = cause.name if isinstance(cause, ModuleNotFoundError) else None
+    if not missing:
+        return f"the {protocol!r} scheme needs a package that could not be imported ({advice})"
+    # The top-level module is the distribution's name for every implementation fsspec lists.
+    package = missing.partition(".")[0]
+    return (
+        f"the {protocol!r} scheme needs {package}, which is not installed: "
+        f"pip install {package} ({advice})"
+    )
 
 
 def map_open_error(exc: BaseException, url: str) -> Exception:

@@ -8,16 +8,19 @@ Resolution order for a source:
    for the scheme (``file`` is built in), a backend from the ``sendfs.backends`` entry-point
    group (loaded on first use), and finally fsspec for every protocol it knows.
 
-Registering never silently replaces a backend: pass ``replace=True`` to mean it.
+Registering never silently replaces a backend: pass ``replace=True`` to mean it. A scheme
+nobody serves, or whose package is not installed, fails when a mount is made and when a source
+is resolved (a response built), not at the first request.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ from ..exceptions import MissingDependency, SourceNotFound, UnknownScheme, Unsaf
 from .base import Backend, DirEntry, ReadHint, Resource
 from .fileobj import FileObjBackend, is_file_object
 from .local import LocalBackend
-from .paths import clean_relative_path, redact_url, safe_join
+from .paths import clean_relative_path, redact_url, safe_join, shorten
 from .streams import GeneratedBackend, GeneratedSource, Stream, is_async_iterable
 
 if TYPE_CHECKING:
@@ -92,6 +95,38 @@ def _fsspec_knows(scheme: str) -> bool:
         return True
     _fsspec_protocols.cache_clear()
     return scheme in _fsspec_protocols()
+
+
+def close_schemes(scheme: str, known: Iterable[str]) -> list[str]:
+    """The schemes of ``known`` that ``scheme`` is most likely a typo of, best first.
+
+    Args:
+        scheme: The scheme nobody serves, e.g. ``"s4"``.
+        known: The schemes that are served.
+    """
+    # Two-letter schemes differ by a whole half when one letter is wrong ("s4" and "s3").
+    cutoff = 0.5 if len(scheme) == 2 else 0.6
+    matches = difflib.get_close_matches(scheme, sorted(set(known)), n=3, cutoff=cutoff)
+    # Same first letter first: "s4" is more likely "s3" than "gs".
+    return sorted(matches, key=lambda match: match[:1] != scheme[:1])
+
+
+def _merged_options(
+    storage_options: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``storage_options`` and ``**options``: two spellings of one set of backend options.
+
+    Raises:
+        TypeError: An option is given in both, or ``storage_options`` is not a mapping.
+    """
+    if storage_options is None:
+        return dict(options)
+    if not isinstance(storage_options, Mapping):
+        raise TypeError(f"storage_options must be a mapping, not {type(storage_options).__name__}")
+    twice = sorted(set(storage_options) & set(options))
+    if twice:
+        raise TypeError(f"backend options given both in storage_options and as keywords: {twice}")
+    return {**storage_options, **options}
 
 
 def _file_url_to_path(url: str) -> str:
@@ -176,27 +211,60 @@ class StorageRegistry:
         else:
             del self._backends[scheme]
 
-    def mount(self, name: str, url: str, *, replace: bool = False, **storage_options: Any) -> None:
+    def mount(
+        self,
+        name: str,
+        url: str,
+        *,
+        replace: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         """Name a storage root: ``name://a/b`` will mean ``url/a/b``.
 
         Credentials and endpoints live in the mount, never in request paths. The path after
         ``name://`` is joined with :func:`~sendfs.storages.paths.safe_join`, so it cannot climb
         out of ``url``.
 
+        The backend of ``url`` is looked up now, so a typo in its scheme or a missing package
+        fails at startup rather than at the first request; a mount may point to another mount
+        only once that one exists.
+
         Args:
             name: The new scheme.
             url: A local directory or an fsspec URL prefix (``"s3://bucket/uploads"``).
             replace: Allow replacing an existing backend or mount of that name.
-            **storage_options: Options for the backend of ``url``.
+            storage_options: Options for the backend of ``url``, as a mapping (the spelling
+                ``send_file`` uses).
+            **options: Options for the backend of ``url``, as keywords.
 
         Raises:
             ValueError: ``name`` is not a valid scheme or is taken and ``replace`` is false.
+            UnknownScheme: Nothing serves the scheme of ``url`` (the message suggests near
+                names: ``s4://`` gets ``'s3'``).
+            MissingDependency: The package of ``url``'s backend is not installed (the message
+                says what to ``pip install``).
+            TypeError: An option is given both in ``storage_options`` and as a keyword.
         """
+        merged = _merged_options(storage_options, options)
         if name.lower() == _scheme_of(url):
             raise ValueError(f"mount {name!r} cannot point to its own scheme")
         self._refuse_cycle(name.lower(), url)
+        self._check_served(name, url)
         name = self._claim(name, replace=replace)
-        self._mounts[name] = Mount(name, url, dict(storage_options))
+        self._mounts[name] = Mount(name, url, merged)
+
+    def _check_served(self, name: str, url: str) -> None:
+        """Refuse a mount whose URL no backend can serve, before anything is changed."""
+        scheme = _scheme_of(url)
+        if scheme is None or scheme in self._mounts:
+            return
+        try:
+            self._backend_for(scheme, url)
+        except UnknownScheme as exc:
+            raise UnknownScheme(f"cannot mount {name!r}: {exc}") from exc
+        except MissingDependency as exc:
+            raise MissingDependency(f"cannot mount {name!r}: {exc}") from exc
 
     def _refuse_cycle(self, name: str, url: str) -> None:
         """Refuse a mount whose URL leads back to ``name`` through other mounts."""
@@ -223,21 +291,29 @@ class StorageRegistry:
 
     # -- resolution -------------------------------------------------------------------------
 
-    def resolve(self, source: Any, **options: Any) -> Resolved:
+    def resolve(
+        self, source: Any, *, storage_options: Mapping[str, Any] | None = None, **options: Any
+    ) -> Resolved:
         """Decide which backend opens ``source``, without any I/O.
 
         Args:
             source: A path, a URL, a binary file object, an async iterable of bytes, or what
                 :meth:`locate` returned (used as it is: its options, the confinement to its
                 root among them, take precedence over ``options``).
+            storage_options: Backend options as a mapping, the spelling ``send_file`` uses;
+                the same as passing them as keywords.
             **options: Backend options; they take precedence over a mount's.
 
         Raises:
-            TypeError: ``source`` is none of the accepted kinds, or a text stream.
-            UnknownScheme: Nothing serves the URL's scheme (the message lists what does).
-            MissingDependency: A backend's package is not installed.
+            TypeError: ``source`` is none of the accepted kinds, or a text stream; an option
+                is given both in ``storage_options`` and as a keyword.
+            UnknownScheme: Nothing serves the URL's scheme (the message suggests near names
+                and lists what is registered).
+            MissingDependency: The package of the URL's backend is not installed (checked
+                here, so a response fails when it is built, not at its first request).
             UnsafePath: A mount path tries to leave its root.
         """
+        options = _merged_options(storage_options, options)
         if isinstance(source, Resolved):
             return Resolved(source.backend, source.target, {**options, **source.options})
         if is_file_object(source):
@@ -262,13 +338,28 @@ class StorageRegistry:
             return self._join(mount.url, rest, {**mount.storage_options, **options})
         if scheme == "file" and self._backends.get("file") is self._local:
             return Resolved(self._local, _file_url_to_path(source), options)
+        return Resolved(self._backend_for(scheme, source), source, options)
+
+    def _backend_for(self, scheme: str, source: str) -> Backend:
+        """The backend for URLs of ``scheme`` (a registered one, an entry point, or fsspec).
+
+        Raises:
+            UnknownScheme: Nothing serves ``scheme``.
+            MissingDependency: The package of its backend is not installed.
+        """
         backend = self._backends.get(scheme) or self._load_entry_point(scheme)
         if backend is not None:
-            return Resolved(backend, source, options)
+            return backend
         if _fsspec_knows(scheme):
-            return Resolved(self._fsspec, source, options)
+            from .fsspec import filesystem_class
+
+            filesystem_class(scheme)  # imports the package: a missing one fails now
+            return self._fsspec
+        known = [*self, *(self._entry_points or {}), *_fsspec_protocols()]
+        near = close_schemes(scheme, known)
+        guess = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
         raise UnknownScheme(
-            f"no backend for {scheme!r} in {source!r}; registered: "
+            f"no backend for {scheme!r} in {shorten(redact_url(source))!r}{guess}; registered: "
             f"{', '.join(sorted(self)) or 'none'}, plus every fsspec protocol "
             "(fsspec.available_protocols())"
         )
@@ -287,13 +378,22 @@ class StorageRegistry:
             return resolved
         return Resolved(resolved.backend, resolved.target, {**resolved.options, "root": root})
 
-    def locate(self, root: str | os.PathLike[str], path: str, **options: Any) -> Resolved:
+    def locate(
+        self,
+        root: str | os.PathLike[str],
+        path: str,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Resolved:
         """Resolve an untrusted ``path`` under a trusted ``root``, refusing any way out.
 
         Args:
             root: A mount name (``"media"``), a local directory, or a URL prefix
                 (``"s3://bucket/public"``, ``"file:///srv/files"``).
             path: The untrusted relative path, e.g. from the request URL.
+            storage_options: Backend options as a mapping; the same as passing them as
+                keywords.
             **options: Backend options.
 
         Raises:
@@ -301,7 +401,10 @@ class StorageRegistry:
                 :func:`~sendfs.storages.paths.clean_relative_path`); on local disk a symbolic
                 link leading outside ``root`` is refused when the file is opened.
             UnknownScheme: ``root`` is a URL nobody serves.
+            MissingDependency: The package of ``root``'s backend is not installed.
+            TypeError: An option is given both in ``storage_options`` and as a keyword.
         """
+        options = _merged_options(storage_options, options)
         root = os.fspath(root)
         if root.lower() in self._mounts:
             return self.resolve(f"{root}://{clean_relative_path(path)}", **options)
@@ -320,17 +423,21 @@ class StorageRegistry:
         resolved = self.resolve(safe_join(root, path), **options)
         return self._confined(resolved, root)
 
-    async def list(self, source: Any, **options: Any) -> list[DirEntry]:
+    async def list(
+        self, source: Any, *, storage_options: Mapping[str, Any] | None = None, **options: Any
+    ) -> list[DirEntry]:
         """List a directory (or an object-store prefix) of a backend that can list.
 
         Args:
             source: A directory path or URL.
+            storage_options: Backend options as a mapping; the same as passing them as
+                keywords.
             **options: Backend options.
 
         Raises:
             SourceNotFound: No such directory, or the backend cannot list.
         """
-        resolved = self.resolve(source, **options)
+        resolved = self.resolve(source, storage_options=storage_options, **options)
         lister = getattr(resolved.backend, "list", None)
         if lister is None:
             raise SourceNotFound(f"{type(resolved.backend).__name__} cannot list directories")
@@ -379,7 +486,12 @@ class StorageRegistry:
         return backend
 
     async def open(
-        self, source: Any, *, read_hint: ReadHint | None = None, **options: Any
+        self,
+        source: Any,
+        *,
+        read_hint: ReadHint | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Resource:
         """Resolve ``source`` and open it with its backend.
 
@@ -388,12 +500,15 @@ class StorageRegistry:
             read_hint: What the caller expects to read; backends that take hints
                 (:class:`~sendfs.storages.base.HintedBackend`: S3, local files) then open
                 and start reading in one request or one thread hop. Others ignore it.
+            storage_options: Backend options as a mapping, the spelling ``send_file`` uses;
+                the same as passing them as keywords.
             **options: Backend options (fsspec storage options).
 
         Raises:
+            TypeError: An option is given both in ``storage_options`` and as a keyword.
             sendfs.exceptions.SendfsError: See :meth:`resolve` and the backends.
         """
-        resolved = self.resolve(source, **options)
+        resolved = self.resolve(source, storage_options=storage_options, **options)
         # HintedBackend, checked by attribute: isinstance() on a Protocol costs ~10 us a request.
         open_hinted = (
             getattr(resolved.backend, "open_hinted", None) if read_hint is not None else None

@@ -32,6 +32,7 @@ from .metadata import info_from_fsspec, to_utc_datetime, unquote_etag
 
 __all__ = [
     "S3_POOL_CONNECTIONS",
+    "S3_SIGNATURE_VERSION",
     "S3Resource",
     "is_s3_filesystem",
     "open_hinted",
@@ -48,6 +49,11 @@ S3_CHUNK_SIZE = 1024 * 1024
 #: ``config_kwargs={"max_pool_connections": N}``.
 S3_POOL_CONNECTIONS = 64
 
+#: botocore's signature version for the S3 filesystems sendfs creates: SigV4 for requests and
+#: for presigned URLs alike. Set with the storage option ``config_kwargs={"signature_version":
+#: ...}``.
+S3_SIGNATURE_VERSION = "s3v4"
+
 _CHANGED_CODES = frozenset({"PreconditionFailed", "InvalidRange", "NoSuchKey", "NoSuchVersion"})
 
 
@@ -61,14 +67,20 @@ def is_s3_filesystem(fs: object) -> bool:
 
 
 def with_pool_size(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` for ``S3FileSystem`` with :data:`S3_POOL_CONNECTIONS` unless they set one.
+    """``options`` for ``S3FileSystem`` with sendfs's botocore defaults, unless they set their own.
+
+    The defaults: :data:`S3_POOL_CONNECTIONS` connections, and :data:`S3_SIGNATURE_VERSION`,
+    so presigned URLs are SigV4 (botocore may still presign with SigV2, whose URLs leak the
+    access key id and do not work in newer regions; ``expires`` up to 7 days is SigV4's rule).
+    Anonymous filesystems keep sending unsigned requests: s3fs replaces the signature version.
 
     Args:
         options: Storage options; ``config_kwargs`` (botocore ``Config`` arguments) may
-            already carry ``max_pool_connections``.
+            already carry ``max_pool_connections`` or ``signature_version``.
     """
     config = dict(options.get("config_kwargs") or {})
     config.setdefault("max_pool_connections", S3_POOL_CONNECTIONS)
+    config.setdefault("signature_version", S3_SIGNATURE_VERSION)
     return {**options, "config_kwargs": config}
 
 

@@ -74,6 +74,8 @@ def test_stalled_clients_beyond_the_pool_cannot_freeze_s3_routes(
     options = [
         *("--send-timeout", str(SEND_TIMEOUT), "--storage-timeout", str(STORAGE_TIMEOUT)),
         *("-o", f'config_kwargs={{"max_pool_connections": {POOL}}}'),
+        # Only what sendfs logs above INFO reaches stderr: none of this may.
+        *("--log-level", "warning"),
     ]
     with serving(tmp_path, f"s3://{bucket}", *options, env=os.environ.copy()) as server:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=30.0) as client:
@@ -111,5 +113,4 @@ def test_stalled_clients_beyond_the_pool_cannot_freeze_s3_routes(
         code, stderr = server.stop()
     assert code == 0
     assert "Traceback" not in stderr
-    # Python prints what the sendfs logger emits at WARNING and above to stderr (no handler).
-    assert "sendfs: HTTP" not in stderr, stderr
+    assert "sendfs: " not in stderr, stderr

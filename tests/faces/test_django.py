@@ -1163,3 +1163,17 @@ def test_the_django_page_examples_are_python_using_real_names() -> None:
         for node in ast.walk(ast.parse(block)):
             if isinstance(node, ast.ImportFrom) and node.module == "sendfs.django":
                 assert all(hasattr(sendfs.django, alias.name) for alias in node.names)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"media_type": "text/plain"}, r"takes mimetype=, not media_type="),
+        ({"donwload_name": "x.txt"}, r"did you mean download_name=\?"),
+    ],
+)
+def test_an_unknown_option_is_a_type_error_naming_the_right_one(
+    tree: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        send_file(RequestFactory().get("/x"), str(tree / "data.bin"), **options)

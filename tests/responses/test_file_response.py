@@ -826,7 +826,7 @@ async def test_client_disconnect_stops_reading_and_closes(tmp_path: Path) -> Non
 
 def test_text_stream_is_a_type_error_that_says_what_to_pass() -> None:
     with pytest.raises(TypeError, match=r"binary file object.*'rb'"):
-        send_file(io.StringIO("hello"))
+        send_file(io.StringIO("hello"))  # type: ignore[arg-type]
 
 
 def test_unknown_scheme_is_raised_at_call_time_naming_registered_schemes() -> None:

@@ -134,7 +134,7 @@ async def test_text_items_are_a_type_error_that_says_what_to_do() -> None:
         yield "not bytes"
 
     async def endpoint() -> FileResponse:
-        return send_file(text())
+        return send_file(text())  # type: ignore[arg-type]
 
     transcript = await drive(lilya_app(endpoint))
     assert isinstance(transcript.error, TypeError)
@@ -143,7 +143,7 @@ async def test_text_items_are_a_type_error_that_says_what_to_do() -> None:
 
 def test_bad_sources_and_sizes_are_refused() -> None:
     with pytest.raises(TypeError, match="async iterable"):
-        send_file(iter([b"sync"]))
+        send_file(iter([b"sync"]))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="size= is for async iterable"):
         send_file("/etc/hostname", size=3)
     with pytest.raises(ValueError, match="non-negative"):
