@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import quote
 
 import anyio
@@ -37,6 +37,11 @@ from .file import FileResponse
 from .headers import http_date
 from .send import send_from_storage
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..events import DownloadHook
+
 __all__ = ["StorageFiles", "render_listing"]
 
 #: Why each request was answered 404, at DEBUG: clients cause those at will. ``sendfs serve``
@@ -48,23 +53,42 @@ logger = logging.getLogger(__name__)
 LOG_PATH_LIMIT = 200
 LOG_LINE_LIMIT = 500
 
+
 #: send_file options StorageFiles passes on to every file it serves.
-FILE_OPTIONS = frozenset(
-    {
-        "as_attachment",
-        "max_age",
-        "conditional",
-        "etag",
-        "chunk_size",
-        "headers",
-        "mimetype",
-        "on_complete",
-        "redirect",
-        "expires",
-        "send_timeout",
-        "storage_timeout",
-    }
-)
+class FileOptions(TypedDict, total=False):
+    """The :func:`~sendfs.send_file` options :class:`StorageFiles` applies to every file.
+
+    Attributes:
+        as_attachment: ``Content-Disposition: attachment`` rather than ``inline``.
+        max_age: ``Cache-Control: public, max-age=N``; ``None`` sends ``no-cache``.
+        conditional: Answer conditional and range requests.
+        etag: ``True`` for the storage's tags, ``False`` for none.
+        chunk_size: Bytes per read.
+        headers: Extra response fields.
+        mimetype: One Content-Type for every file.
+        on_complete: A download hook (see :mod:`sendfs.events`).
+        redirect: Answer with 307 to presigned storage URLs (``True`` or ``"required"``).
+        expires: Lifetime of those URLs, in seconds.
+        send_timeout: Seconds a body message may wait for the client.
+        storage_timeout: Seconds the storage may take to start answering (listings too).
+    """
+
+    as_attachment: bool
+    max_age: int | None
+    conditional: bool
+    etag: bool | str
+    chunk_size: int | None
+    headers: Mapping[str, str] | None
+    mimetype: str | None
+    on_complete: DownloadHook | None
+    redirect: bool | Literal["required"]
+    expires: int
+    send_timeout: float | None
+    storage_timeout: float | None
+
+
+#: The names :class:`FileOptions` holds (what StorageFiles passes on to every file).
+FILE_OPTIONS = FileOptions.__optional_keys__ | FileOptions.__required_keys__
 
 
 def route_path(scope: Scope) -> str:
@@ -232,13 +256,13 @@ class StorageFiles:
         dotfiles: bool = True,
         storage_options: Mapping[str, Any] | None = None,
         registry: StorageRegistry | None = None,
-        **file_options: Any,
+        **file_options: Unpack[FileOptions],
     ) -> None:
         unknown = set(file_options) - FILE_OPTIONS
         if unknown:
             raise TypeError(f"StorageFiles got unexpected options: {', '.join(sorted(unknown))}")
-        for name in ("send_timeout", "storage_timeout"):
-            check_timeout(name, file_options.get(name))
+        check_timeout("send_timeout", file_options.get("send_timeout"))
+        check_timeout("storage_timeout", file_options.get("storage_timeout"))
         self.root = os.fspath(root)
         self.html = html
         self.listing = listing

@@ -292,7 +292,7 @@ async def test_file_options_apply_to_every_file(site: Site, mount: Mounter) -> N
 
 def test_unknown_option_is_a_type_error_at_construction(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="max_agee"):
-        StorageFiles(str(tmp_path), max_agee=60)
+        StorageFiles(str(tmp_path), max_agee=60)  # type: ignore[call-arg]
 
 
 def test_unknown_scheme_root_fails_at_construction() -> None:
