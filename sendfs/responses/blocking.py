@@ -11,21 +11,22 @@ WSGI server then drains; each ``next()`` runs one read on the loop, and ``close(
 every WSGI server calls, also when the client went away) releases the storage stream and
 emits the download event.
 
-A process forked after the loop started (gunicorn with ``--preload``) starts its own.
+A process forked after the loop started (gunicorn with ``--preload``) starts its own: the
+parent's loop thread does not exist in the child, which forgets it.
 """
 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import io
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-import anyio.from_thread
+import anyio
 from anyio.from_thread import BlockingPortal
 
 from ..events import DownloadHook, Tracker, emit
@@ -40,17 +41,55 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
 
+#: How long interpreter exit waits for the loop thread to stop.
+_STOP_SECONDS = 5.0
+
+
+def _forget_after_fork() -> None:
+    """Start afresh in a forked child: the parent's loop thread did not come along.
+
+    The lock may be held by a thread that did not come along either. Nothing of the parent's
+    loop is closed here: there is no thread to wait for, and nothing that would wait.
+    """
+    global _lock
+    _lock = threading.Lock()
+    _state.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _start() -> tuple[BlockingPortal, threading.Thread]:
+    """Run a new event loop in a daemon thread; its portal once it runs."""
+    ready: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
+
+    async def serve() -> None:
+        async with BlockingPortal() as started:
+            ready.set_result(started)
+            await started.sleep_until_stopped()
+
+    def run() -> None:
+        try:
+            anyio.run(serve)
+        except BaseException as exc:  # the loop could not start: tell the caller
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    thread = threading.Thread(target=run, name="sendfs-loop", daemon=True)
+    thread.start()
+    return ready.result(), thread
+
+
 def portal() -> BlockingPortal:
     """The process's event-loop thread (started on first use, stopped at exit)."""
     with _lock:
         current: BlockingPortal | None = _state.get("portal")
         if current is not None and _state.get("pid") == os.getpid():
             return current
-        manager: AbstractContextManager[BlockingPortal] = anyio.from_thread.start_blocking_portal(
-            name="sendfs-loop"
-        )
-        started = manager.__enter__()
-        _state.update(portal=started, manager=manager, pid=os.getpid(), registries=set())
+        started, thread = _start()
+        _state.update(portal=started, thread=thread, pid=os.getpid(), registries=set())
         return started
 
 
@@ -140,6 +179,9 @@ class BlockingBody:
         body = answer.body
         self._rest = None if body is None or body.whole else aiter(body)
         self._closed = False
+        # A server may close the body from another thread while a read is in flight (Django's
+        # ASGI handler on a disconnect): the close waits for that read instead of failing.
+        self._busy = threading.Lock()
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -151,7 +193,10 @@ class BlockingBody:
                 self._finish()
                 raise StopIteration
             try:
-                chunk = call(_next_chunk, self._rest)
+                with self._busy:
+                    if self._closed:
+                        raise StopIteration
+                    chunk = call(_next_chunk, self._rest)
             except StopAsyncIteration:
                 self._finish()
                 raise StopIteration from None
@@ -179,7 +224,8 @@ class BlockingBody:
         if self._answer.body is None and self._tracker is not None:
             self._tracker.finished = True
         try:
-            call(self._answer.aclose)
+            with self._busy:
+                call(self._answer.aclose)
         finally:
             if self._tracker is not None:
                 call(emit, self._hooks, self._tracker.event())
@@ -240,14 +286,15 @@ def _state_registries() -> set[Any]:
 
 @atexit.register
 def _stop() -> None:
-    """Close the storage sessions opened on the loop, then stop it."""
+    """Close the storage sessions opened on the loop, then stop it (bounded)."""
     with _lock:
-        manager = _state.pop("manager", None)
         started: BlockingPortal | None = _state.pop("portal", None)
+        thread: threading.Thread | None = _state.pop("thread", None)
         registries: set[Any] = _state.pop("registries", set())
-        if started is None or manager is None or _state.pop("pid", None) != os.getpid():
+        if started is None or thread is None or _state.pop("pid", None) != os.getpid():
             return
     with contextlib.suppress(Exception):  # at exit, there is no one left to report to
         for registry in registries:
             started.call(registry.aclose)
-    manager.__exit__(None, None, None)
+        started.call(started.stop, True)  # cancel what still runs: exit must not hang
+    thread.join(_STOP_SECONDS)

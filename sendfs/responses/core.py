@@ -312,12 +312,17 @@ class Answer:
         return fileno() if callable(fileno) and self.whole_file else None
 
     async def aclose(self) -> None:
-        """Release the body and the resource, even when the request was cancelled."""
+        """Release the body and the resource, even when the request was cancelled.
+
+        The resource is closed even when closing the body fails.
+        """
         with anyio.CancelScope(shield=True):
-            if self.body is not None:
-                await self.body.aclose()
-            if self.resource is not None:
-                await self.resource.aclose()
+            try:
+                if self.body is not None:
+                    await self.body.aclose()
+            finally:
+                if self.resource is not None:
+                    await self.resource.aclose()
 
 
 class Download:

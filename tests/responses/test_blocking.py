@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -70,3 +72,57 @@ def test_the_body_emits_one_event_on_close_also_without_a_body() -> None:
         ("GET", 200, 9, False),
         ("HEAD", 200, 0, False),
     ]
+
+
+FORKED = """
+import os, sys, tempfile
+from sendfs.responses import blocking
+from sendfs.responses.core import Download
+
+path = os.path.join(tempfile.mkdtemp(), "f.bin")
+open(path, "wb").write(b"x" * 1000)
+
+def read_once():
+    answer, first, _ = blocking.answer(Download(path), "GET", {"range": "bytes=0-9"}, [])
+    body = blocking.BlockingBody(answer, first)
+    data = b"".join(body)
+    body.close()
+    return data
+
+assert read_once() == b"x" * 10  # the parent's loop thread runs
+child = os.fork()
+if child == 0:
+    assert read_once() == b"x" * 10  # the child starts its own
+    sys.exit(0)  # and exits without waiting for the parent's thread
+_, status = os.waitpid(child, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+print("ok")
+"""
+
+
+def test_a_forked_child_starts_its_own_loop_and_exits() -> None:
+    """gunicorn --preload forks workers from a parent that may have used the loop already."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_closing_while_a_read_is_in_flight_waits_for_it_and_releases_the_file(
+    tmp_path: Path,
+) -> None:
+    """Django's ASGI handler closes a sync view's body from another thread on a disconnect."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(CONTENT)
+    before = _open_fds()
+    for _ in range(20):
+        answer, first, _ = blocking.answer(Download(path, chunk_size=1024), "GET", {}, [])
+        body = blocking.BlockingBody(answer, first)
+        next(body)
+        reader = threading.Thread(target=lambda body=body: [None for _ in body])
+        reader.start()
+        body.close()
+        reader.join(10)
+        assert not reader.is_alive()
+    assert _open_fds() == before
