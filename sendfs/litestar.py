@@ -24,13 +24,11 @@ this module imports Litestar; :mod:`sendfs` itself never does, and what
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, unquote
 
-from lilya.exceptions import HTTPException as LilyaHTTPException
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
 from litestar.exceptions import (
@@ -66,8 +64,6 @@ __all__ = [
     "send_zip",
     "storage_files",
 ]
-
-_P = ParamSpec("_P")
 
 #: The Litestar exception for each status sendfs answers with before the first byte.
 _EXCEPTIONS: dict[int, type[HTTPException]] = {
@@ -273,37 +269,18 @@ class FileResponse(Response[None]):
         return dict(merged.values())
 
 
-def _as_litestar(func: Callable[_P, file.FileResponse]) -> Callable[_P, FileResponse]:
-    """``func`` (a Lilya-face call), returning this face's :class:`FileResponse` instead.
-
-    The download ``func`` built (and validated) is reused: nothing is opened twice.
-    """
-
-    @functools.wraps(func)
-    def build(*args: _P.args, **kwargs: _P.kwargs) -> FileResponse:
-        try:
-            lilya_response = func(*args, **kwargs)
-        except LilyaHTTPException as exc:  # a path that climbs out of its root: a 404 already
-            error = HTTPError(exc.status_code or 404, exc.headers)
-            raise litestar_exception(error) from exc.__cause__
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in lilya_response.caller_fields()
-        }
-        # A Lilya task is awaited as Litestar awaits its own: ``await task()``.
-        background = cast("BackgroundTask | None", lilya_response.background)
-        return FileResponse(lilya_response.download, headers=headers, background=background)
-
-    return build
+def _response(download: Download, headers: dict[str, str], background: Any) -> FileResponse:
+    # A Lilya task is awaited as Litestar awaits its own: ``await task()``.
+    return FileResponse(download, headers=headers, background=background)
 
 
-send_file = _as_litestar(send.send_file)
+send_file = file.returning(send.send_file, _response, litestar_exception)
 """:func:`sendfs.send_file`, returning a Litestar :class:`FileResponse`."""
 
-send_from_storage = _as_litestar(send.send_from_storage)
+send_from_storage = file.returning(send.send_from_storage, _response, litestar_exception)
 """:func:`sendfs.send_from_storage`, returning a Litestar :class:`FileResponse`."""
 
-send_zip = _as_litestar(send.send_zip)
+send_zip = file.returning(send.send_zip, _response, litestar_exception)
 """:func:`sendfs.send_zip`, returning a Litestar :class:`FileResponse`."""
 
 

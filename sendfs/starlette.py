@@ -20,11 +20,9 @@ Importing this module imports Starlette; :mod:`sendfs` itself never does, and wh
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec
+from collections.abc import Mapping
+from typing import Any
 
-from lilya.exceptions import HTTPException as LilyaHTTPException
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -36,8 +34,6 @@ from .responses.core import Download, caller_fields, check_headers
 from .responses.errors import HTTPError
 
 __all__ = ["FileResponse", "send_file", "send_from_storage", "send_zip"]
-
-_P = ParamSpec("_P")
 
 
 def starlette_exception(error: HTTPError) -> HTTPException:
@@ -102,33 +98,11 @@ class FileResponse(Response):
             await self.background()
 
 
-def _as_starlette(func: Callable[_P, file.FileResponse]) -> Callable[_P, FileResponse]:
-    """``func`` (a Lilya-face call), returning this face's :class:`FileResponse` instead.
-
-    The download ``func`` built (and validated) is reused: nothing is opened twice.
-    """
-
-    @functools.wraps(func)
-    def build(*args: _P.args, **kwargs: _P.kwargs) -> FileResponse:
-        try:
-            lilya_response = func(*args, **kwargs)
-        except LilyaHTTPException as exc:  # a mount path that climbs out: a 404 already
-            error = HTTPError(exc.status_code or 404, exc.headers)
-            raise starlette_exception(error) from exc.__cause__
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in lilya_response.caller_fields()
-        }
-        return FileResponse(lilya_response.download, headers, lilya_response.background)
-
-    return build
-
-
-send_file = _as_starlette(send.send_file)
+send_file = file.returning(send.send_file, FileResponse, starlette_exception)
 """:func:`sendfs.send_file`, returning a Starlette :class:`FileResponse`."""
 
-send_from_storage = _as_starlette(send.send_from_storage)
+send_from_storage = file.returning(send.send_from_storage, FileResponse, starlette_exception)
 """:func:`sendfs.send_from_storage`, returning a Starlette :class:`FileResponse`."""
 
-send_zip = _as_starlette(send.send_zip)
+send_zip = file.returning(send.send_zip, FileResponse, starlette_exception)
 """:func:`sendfs.send_zip`, returning a Starlette :class:`FileResponse`."""

@@ -123,7 +123,11 @@ async def send_answer(
         ClientStalled: A message waited longer than ``send_timeout``.
     """
     if answer.body is None:
-        await _send_empty(send, answer.status, answer.headers)
+        # Nothing more is read: release the storage first (on S3 the connection an answered
+        # GET holds), then wait for the client, boundedly (a pipelining client that reads
+        # nothing would otherwise hold the resource for ever).
+        await answer.aclose()
+        await _send_empty(bounded_send(send, send_timeout), answer.status, answer.headers)
     elif answer.path is not None and "http.response.pathsend" in (scope.get("extensions") or {}):
         # The server sends the file itself: zero copy, no Python in the loop. The descriptor
         # the metadata came from stays open until it is done.
@@ -224,6 +228,6 @@ def bounded_send(send: Send, timeout: float | None) -> Send:
         with anyio.move_on_after(timeout) as deadline:
             await send(message)
         if deadline.cancelled_caught:
-            raise ClientStalled(f"the client took no data for {timeout} s")
+            raise ClientStalled(f"a message waited over {timeout} s for the client to read")
 
     return send_within

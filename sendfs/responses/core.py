@@ -302,6 +302,7 @@ class Answer:
         self.path = path
         self.resource = resource
         self.whole_file = whole_file
+        self._closed = False
 
     def file_descriptor(self) -> int | None:
         """The open descriptor of a :attr:`whole_file` body, for ``wsgi.file_wrapper``.
@@ -312,10 +313,13 @@ class Answer:
         return fileno() if callable(fileno) and self.whole_file else None
 
     async def aclose(self) -> None:
-        """Release the body and the resource, even when the request was cancelled.
+        """Release the body and the resource (once), even when the request was cancelled.
 
         The resource is closed even when closing the body fails.
         """
+        if self._closed:
+            return
+        self._closed = True
         with anyio.CancelScope(shield=True):
             try:
                 if self.body is not None:
@@ -696,11 +700,12 @@ class Download:
 
         head = b""
         try:
-            async with closing_iterator(
-                resource.iter_range(0, SNIFF_LENGTH, SNIFF_LENGTH)
-            ) as chunks:
-                async for chunk in chunks:
-                    head += chunk
+            with self.storage_deadline("reading"):
+                async with closing_iterator(
+                    resource.iter_range(0, SNIFF_LENGTH, SNIFF_LENGTH)
+                ) as chunks:
+                    async for chunk in chunks:
+                        head += chunk
         except SendfsError as exc:
             raise status_error(exc) from exc
         sniffed: str = magic.from_buffer(head, mime=True)

@@ -12,10 +12,12 @@ It is a Lilya response whatever else the process imported; Starlette and FastAPI
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from lilya.exceptions import HTTPException as LilyaHTTPException
 from lilya.responses import Response
 from lilya.types import Receive, Scope, Send
 
@@ -46,7 +48,11 @@ __all__ = [
     "bounded_send",
     "closing_iterator",
     "request_headers",
+    "returning",
 ]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class FileResponse(Response):
@@ -186,3 +192,36 @@ class FileResponse(Response):
         )
         if self.background is not None and str(scope.get("method", "GET")).upper() != "HEAD":
             await self.background()
+
+
+def returning(
+    call: Callable[_P, FileResponse],
+    response: Callable[[Download, dict[str, str], Any], _R],
+    error: Callable[[HTTPError], Exception],
+) -> Callable[_P, _R]:
+    """``call`` (``send_file``, ``send_zip``...) returning another face's response instead.
+
+    The download ``call`` built and validated is reused, nothing is opened twice, and the
+    signature (for editors and type checkers) stays ``call``'s.
+
+    Args:
+        call: A Lilya-face call.
+        response: Builds the other face's response from the download, the caller's header
+            fields and the background task.
+        error: Turns an :class:`~sendfs.responses.errors.HTTPError` raised while building (a
+            path that climbs out of its root: 404) into that face's exception.
+    """
+
+    @functools.wraps(call)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            lilya_response = call(*args, **kwargs)
+        except LilyaHTTPException as exc:
+            raise error(HTTPError(exc.status_code or 404, exc.headers)) from exc.__cause__
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in lilya_response.caller_fields()
+        }
+        return response(lilya_response.download, headers, lilya_response.background)
+
+    return build

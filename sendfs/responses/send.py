@@ -166,7 +166,8 @@ def send_file(
         send_timeout: Seconds one body message (at most one chunk) may wait for the client
             to take the data before it (nginx's ``send_timeout``, 60 by default). A client
             that stopped reading is cut off then, and the storage stream (an S3 connection)
-            released. A client slower than a chunk per ``send_timeout`` counts as stopped.
+            released. A client must read about 1 MB per ``send_timeout`` (what the server's
+            socket buffers hold) to count as reading.
             ``None`` waits for ever.
         storage_timeout: Seconds the storage may take to start answering a read: a free
             connection in its pool, then its first bytes (10 by default). Before the first

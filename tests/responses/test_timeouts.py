@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_file_released(
     assert [event.aborted for event in events] == [True]
     assert events[0].error == "ClientStalled"
     assert [r.levelno for r in records] == [logging.INFO]
-    assert f"took no data for {SEND_TIMEOUT} s" in records[0].getMessage()
+    assert f"waited over {SEND_TIMEOUT} s for the client" in records[0].getMessage()
 
 
 async def test_a_client_that_stops_before_the_only_message_is_cut_off(tmp_path: Path) -> None:
@@ -217,3 +217,31 @@ def test_a_bad_timeout_fails_when_the_response_is_built(
         send_file(big_file, **{name: value})
     with pytest.raises(ValueError, match=name):
         StorageFiles(big_file.parent, **{name: value})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [(b"if-none-match", b"*")]],
+    ids=["head", "not-modified"],
+)
+async def test_an_answer_without_a_body_releases_the_storage_before_it_waits(
+    big_file: Path, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A pipelining client that reads nothing must not hold a file (or an S3 connection)."""
+    registry = SpyRegistry()
+    closed_when_sent: list[list[bool]] = []
+    response = send_file(big_file, registry=registry, send_timeout=SEND_TIMEOUT)
+    scope = {**http_scope(headers), "method": "HEAD" if not headers else "GET"}
+
+    async def stall(message: MutableMapping[str, Any]) -> None:
+        closed_when_sent.append(list(registry.closed))
+        await anyio.sleep_forever()
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    with captured_logs() as records, anyio.fail_after(5):
+        await response(scope, receive, stall)
+    assert closed_when_sent == [[True]]
+    assert [r.levelno for r in records] == [logging.INFO]
