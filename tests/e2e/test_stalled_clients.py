@@ -102,6 +102,10 @@ def test_stalled_clients_beyond_the_pool_cannot_freeze_s3_routes(
                 again = client.get("/small.txt")
             assert again.status_code == 200
             assert again.content == b"small and quick"
+            # The first cut-off freed a connection; the others follow within about
+            # SEND_TIMEOUT (their sends started to wait at about the same time). Reading a
+            # socket before its cut-off would let that download finish.
+            time.sleep(SEND_TIMEOUT + SLACK)
             # Each stalled download ends short of the object: it was cut off, not finished.
             for sock in stalled:
                 assert read_to_end(sock) < SIZE
