@@ -111,7 +111,7 @@ def answer(
     *,
     file_wrapper: bool = False,
 ) -> tuple[Answer, bytes, Tracker | None]:
-    """Decide the answer in the calling thread's view, and read the body's first chunk.
+    """Decide the answer for a synchronous view (on the loop thread) and read the first chunk.
 
     Args:
         download: What to serve.

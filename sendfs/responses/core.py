@@ -61,6 +61,7 @@ __all__ = [
     "Body",
     "Download",
     "Source",
+    "caller_fields",
     "check_headers",
     "check_timeout",
     "closing_iterator",
