@@ -16,6 +16,9 @@ from .exceptions import (
     UnsafePath,
 )
 from .responses import FileResponse, StorageFiles, send_file, send_from_storage, send_zip
+from .responses.links import LinkSigner
+from .responses.offload import XAccelRedirect, XSendfile
+from .responses.presigned import presigned_url
 from .storages import Backend, FileInfo, Resource, ResourceBase, StorageRegistry, registry
 from .storages.streams import Stream
 
@@ -40,6 +43,7 @@ __all__ = [
     "DownloadHook",
     "FileInfo",
     "FileResponse",
+    "LinkSigner",
     "MissingDependency",
     "RedirectUnavailable",
     "Resource",
@@ -55,8 +59,11 @@ __all__ = [
     "Stream",
     "UnknownScheme",
     "UnsafePath",
+    "XAccelRedirect",
+    "XSendfile",
     "ZipEntry",
     "__version__",
+    "presigned_url",
     "registry",
     "send_file",
     "send_from_storage",

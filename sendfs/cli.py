@@ -1,9 +1,12 @@
-"""The command line: ``sendfs serve [SOURCE]`` (also ``python -m sendfs serve``).
+"""The command line: ``sendfs serve [SOURCE]`` and ``sendfs sign PATH`` (also ``python -m sendfs``).
 
-Serves a local directory or any fsspec URL (``s3://bucket/prefix``, ``memory://``...) over HTTP
-with :class:`~sendfs.responses.static.StorageFiles` under uvicorn, until Ctrl-C. Like
+``serve`` serves a local directory or any fsspec URL (``s3://bucket/prefix``, ``memory://``...)
+over HTTP with :class:`~sendfs.responses.static.StorageFiles` under uvicorn, until Ctrl-C. Like
 ``python -m http.server`` it lists directories and logs each request on stderr; unlike it, it
 hides dotfiles (``.env``, ``.git/``) unless asked, and says why a request got a 404.
+
+``serve --signed`` answers only links signed with a secret of ``SENDFS_LINK_SECRETS`` (comma
+separated, the first signs), which ``sign`` mints.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 from .__about__ import __version__
 from .exceptions import SendfsError
 from .responses.file import DEFAULT_SEND_TIMEOUT, DEFAULT_STORAGE_TIMEOUT
+from .responses.links import LinkSigner
+from .responses.offload import Offload, XAccelRedirect, XSendfile
 from .responses.static import StorageFiles
 from .storages.registry import StorageRegistry
 
@@ -29,6 +34,9 @@ __all__ = ["main"]
 LISTEN_BACKLOG = 2048
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+#: The environment variable holding the link secrets of ``--signed`` and ``sign``.
+SECRETS_VARIABLE = "SENDFS_LINK_SECRETS"
 
 #: The logger StorageFiles tells why each 404 on (at DEBUG); shown from ``--log-level info``.
 NOT_FOUND_LOGGER = "sendfs.responses.static"
@@ -76,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--listing",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="list directories as HTML (default: on; --no-listing answers 404 instead)",
+        default=None,
+        help="list directories as HTML (default: on, off with --signed; --no-listing "
+        "answers 404 instead)",
     )
     serve.add_argument("--html", action="store_true", help="serve index.html for directories")
     serve.add_argument(
@@ -102,6 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     serve.add_argument(
+        "--precompressed",
+        action="store_true",
+        help="serve NAME.br / NAME.gz beside NAME to clients that accept the encoding",
+    )
+    offload = serve.add_mutually_exclusive_group()
+    offload.add_argument(
+        "--x-accel-redirect",
+        metavar="LOCATION",
+        help="let nginx send the bytes: LOCATION is its internal location serving the "
+        "directory (a local source) or proxying X-Reproxy-URL (a URL source)",
+    )
+    offload.add_argument(
+        "--x-sendfile",
+        action="store_true",
+        help="let Apache (mod_xsendfile) or lighttpd send local files (X-Sendfile)",
+    )
+    serve.add_argument(
+        "--signed",
+        action="store_true",
+        help=f"answer only links signed with ${SECRETS_VARIABLE} (see: sendfs sign)",
+    )
+    serve.add_argument(
         "--option",
         "-o",
         action="append",
@@ -122,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-q",
         action="store_true",
         help="no access log: warnings and errors only",
+    )
+    sign = commands.add_parser("sign", help=f"print a link signed with ${SECRETS_VARIABLE}")
+    sign.add_argument("path", help="the URL path to sign, e.g. /reports/q3.pdf")
+    sign.add_argument(
+        "--expires-in",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how long the link works (default: %(default)s)",
     )
     return parser
 
@@ -215,17 +255,21 @@ def serve(args: argparse.Namespace) -> int:
     options = dict(args.option)
     registry = StorageRegistry()
     try:
+        signer = _signer() if args.signed else None
         asyncio.run(_check_source(registry, source, options))
         app = StorageFiles(
             source,
             html=args.html,
-            listing=args.listing,
+            listing=(not args.signed) if args.listing is None else args.listing,
             dotfiles=args.hidden,
             storage_options=options,
             registry=registry,
             max_age=args.max_age,
             send_timeout=args.send_timeout,
             storage_timeout=args.storage_timeout,
+            precompressed=args.precompressed,
+            offload=_offload(args, source),
+            signer=signer,
         )
         sock = _bind(args.host, args.port)
     except (SendfsError, OSError, ValueError, TypeError) as exc:
@@ -248,6 +292,44 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offload(args: argparse.Namespace, source: str) -> Offload | None:
+    """The offload ``--x-accel-redirect`` or ``--x-sendfile`` asks for, if any."""
+    if args.x_sendfile:
+        return XSendfile()
+    location: str | None = args.x_accel_redirect
+    if location is None:
+        return None
+    if "://" in source:
+        return XAccelRedirect(remote=location)
+    return XAccelRedirect(location if location.endswith("/") else location + "/")
+
+
+def _signer() -> LinkSigner:
+    """The signer of the secrets in :data:`SECRETS_VARIABLE`.
+
+    Raises:
+        ValueError: The variable is unset, or a secret is too short.
+    """
+    secrets = [part.strip() for part in os.environ.get(SECRETS_VARIABLE, "").split(",")]
+    secrets = [secret for secret in secrets if secret]
+    if not secrets:
+        raise ValueError(
+            f"signed links need ${SECRETS_VARIABLE}: export {SECRETS_VARIABLE}=$(python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return LinkSigner(secrets)
+
+
+def sign(args: argparse.Namespace) -> int:
+    """Run ``sendfs sign``: print a signed link; returns the exit status."""
+    try:
+        print(_signer().sign(args.path, expires_in=args.expires_in))
+    except (ValueError, TypeError) as exc:
+        print(f"sendfs: error: cannot sign {args.path}: {_describe(exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
@@ -257,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "sign":
+        return sign(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

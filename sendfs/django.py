@@ -43,7 +43,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import quote
@@ -67,7 +67,13 @@ from django.http import (  # type: ignore[import-untyped]
 )
 
 from .events import DownloadHook, Tracker, emit
-from .exceptions import SendfsError, SourceIsDirectory, SourceNotFound, StorageBusy
+from .exceptions import (
+    RedirectUnavailable,
+    SendfsError,
+    SourceIsDirectory,
+    SourceNotFound,
+    StorageBusy,
+)
 from .responses import blocking
 from .responses.core import (
     DEFAULT_EXPIRES,
@@ -79,6 +85,8 @@ from .responses.core import (
 )
 from .responses.errors import HTTPError, status_error
 from .responses.fields import Fields
+from .responses.links import LinkSigner
+from .responses.offload import Offload
 from .responses.send import unexpected_keyword
 from .responses.static import render_listing
 from .storages.base import DirEntry
@@ -89,11 +97,15 @@ from .storages.registry import registry as default_registry
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .responses.presigned import PresignOptions
+
 __all__ = [
     "SendFileOptions",
+    "apresigned_url",
     "asend_file",
     "asend_from_storage",
     "file_source",
+    "presigned_url",
     "s3_storage_options",
     "send_file",
     "send_from_storage",
@@ -139,6 +151,11 @@ class SendFileOptions(TypedDict, total=False):
         size: For an async iterable source, the exact number of bytes it yields.
         storage_timeout: Seconds the storage may take to start answering a read (503 before
             the first byte, an aborted body after).
+        offload: Let a front server send the bytes (:class:`~sendfs.XAccelRedirect` for
+            nginx, :class:`~sendfs.XSendfile` for Apache and lighttpd).
+        precompressed: Serve ``.br`` / ``.gz`` siblings the client accepts.
+        signer: Answer only requests whose URL carries a valid signature from this
+            :class:`~sendfs.LinkSigner` (else 403).
     """
 
     mimetype: str | None
@@ -158,6 +175,64 @@ class SendFileOptions(TypedDict, total=False):
     expires: int
     size: int | None
     storage_timeout: float | None
+    offload: Offload | None
+    precompressed: bool | Sequence[str]
+    signer: LinkSigner | None
+
+
+# -- presigned URLs ----------------------------------------------------------------------------
+
+
+def presigned_url(source: Any, **options: Unpack[PresignOptions]) -> str:
+    """A presigned URL that downloads ``source`` straight from its storage, as ``storage.url``.
+
+    Unlike django-storages' ``storage.url(name)``, the URL makes the storage answer with the
+    download name and type (``response-content-disposition`` and ``-type`` on S3). For a
+    sync view; :func:`apresigned_url` is the async twin. See :func:`sendfs.presigned_url`.
+
+    Args:
+        source: A ``FieldFile`` on django-storages' S3 storage, an ``S3File``, or a URL of a
+            storage that signs (``s3://``, ``az://``, a mount).
+        **options: ``download_name``, ``mimetype``, ``as_attachment``, ``expires``,
+            ``storage_options`` (for S3 they override the storage's) and ``registry``
+            (see :class:`~sendfs.responses.presigned.PresignOptions`).
+
+    Raises:
+        sendfs.exceptions.RedirectUnavailable: A file only the app can send (a
+            ``FileSystemStorage`` field, a local path), or credentials that cannot sign.
+        sendfs.exceptions.SourceNotFound: An empty field, or no such object.
+        RuntimeError: Called inside an event loop (use :func:`apresigned_url`).
+
+    Security:
+        The URL is a bearer token until it expires: keep ``expires`` short.
+    """
+    _refuse_running_loop()
+    return blocking.presigned_url(_signable(source, options), **options)
+
+
+async def apresigned_url(source: Any, **options: Unpack[PresignOptions]) -> str:
+    """:func:`presigned_url` for async views.
+
+    Args:
+        source: As for :func:`presigned_url`.
+        **options: As for :func:`presigned_url`.
+    """
+    from .responses.presigned import presigned_url as make_url
+
+    return await make_url(await sync_to_async(_signable)(source, options), **options)
+
+
+def _signable(source: Any, options: PresignOptions) -> Any:
+    """``source`` mapped to what a storage can sign; a file opened to find out is closed."""
+    registry = options.get("registry") or default_registry
+    target = file_source(source, registry, options.get("storage_options"))
+    if target is not source and callable(getattr(target, "close", None)):
+        target.close()
+        raise RedirectUnavailable(
+            f"{type(source).__name__} on a storage sendfs cannot presign: only the app can "
+            "send it (send_file)"
+        )
+    return target
 
 
 # -- Django files as sources -----------------------------------------------------------------
@@ -353,6 +428,9 @@ def _prepare(source: Any, options: SendFileOptions) -> tuple[Download, Fields]:
             expires=options.get("expires", DEFAULT_EXPIRES),
             size=options.get("size"),
             storage_timeout=options.get("storage_timeout", DEFAULT_STORAGE_TIMEOUT),
+            offload=options.get("offload"),
+            precompressed=options.get("precompressed", False),
+            signer=options.get("signer"),
         )
     except BaseException:
         if target is not source and callable(getattr(target, "close", None)):
@@ -504,7 +582,13 @@ def _send(download: Download, caller: Fields, request: HttpRequest) -> HttpRespo
     file_wrapper = not asgi and "wsgi.file_wrapper" in request.META
     method = request.method.upper()
     answer, first, tracker = blocking.answer(
-        download, method, _request_headers(request), caller, file_wrapper=file_wrapper
+        download,
+        method,
+        _request_headers(request),
+        caller,
+        file_wrapper=file_wrapper,
+        path=request.path,
+        query=request.META.get("QUERY_STRING", ""),
     )
     hooks = download.hooks()
     if answer.body is None:
@@ -660,7 +744,14 @@ async def _asend(download: Download, caller: Fields, request: HttpRequest) -> Ht
     hooks = download.hooks()
     tracker = Tracker(download.source, method) if hooks else None
     try:
-        answer = await download.answer(method, _request_headers(request), caller, tracker)
+        answer = await download.answer(
+            method,
+            _request_headers(request),
+            caller,
+            tracker,
+            path=request.path,
+            query=request.META.get("QUERY_STRING", ""),
+        )
         first = await _start(answer)
     except BaseException as exc:
         if tracker is not None:
@@ -828,6 +919,10 @@ def serve(
     if document_root is None:
         raise ImproperlyConfigured("serve() needs a document_root")
     _refuse_running_loop()
+    if show_indexes and options.get("signer") is not None:
+        raise ImproperlyConfigured(
+            "show_indexes lists unsigned links: it does not mix with signer="
+        )
     try:
         if show_indexes and (not path or path.endswith("/")):
             return _listing(request, document_root, path, options)

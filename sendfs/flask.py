@@ -37,7 +37,8 @@ with ``sendfile``, waitress from its own I/O thread).
 
 Outside a Flask request (a plain Werkzeug app), pass the WSGI environ with ``environ=``: then
 relative paths are relative to the working directory and ``max_age=None`` means ``no-cache``.
-Flask's ``USE_X_SENDFILE`` is not honoured.
+In a Flask app, ``USE_X_SENDFILE`` makes ``offload=XSendfile()`` the default, as Flask's own
+``send_file`` sends ``X-Sendfile`` then (see :mod:`sendfs.responses.offload`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
@@ -74,6 +75,7 @@ from .responses.core import (
     check_headers,
 )
 from .responses.errors import HTTPError, status_error
+from .responses.offload import Offload, XSendfile
 from .responses.static import render_listing
 from .storages.base import DEFAULT_CHUNK_SIZE, DirEntry
 from .storages.registry import Resolved, StorageRegistry
@@ -81,10 +83,14 @@ from .storages.registry import registry as default_registry
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
+    from typing_extensions import Unpack
 
     from .events import DownloadHook
+    from .responses.links import LinkSigner
+    from .responses.presigned import PresignOptions
 
 __all__ = [
+    "presigned_url",
     "send_file",
     "send_from_directory",
     "send_from_storage",
@@ -113,8 +119,11 @@ _BLUEPRINT_FILE_OPTIONS = frozenset(
         "headers",
         "max_age",
         "mimetype",
+        "offload",
         "on_complete",
+        "precompressed",
         "redirect",
+        "signer",
         "response_class",
         "storage_timeout",
     }
@@ -162,6 +171,9 @@ def send_file(
     size: int | None = None,
     storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
     deduce_media_type_from_body: bool = False,
+    offload: Offload | None = None,
+    precompressed: bool | Sequence[str] = False,
+    signer: LinkSigner | None = None,
 ) -> Response:
     """Answer the current request with ``path_or_file``, with full HTTP semantics.
 
@@ -208,6 +220,13 @@ def send_file(
             first byte the answer is then ``503`` with ``Retry-After``.
         deduce_media_type_from_body: Without ``mimetype``, let python-magic name the type
             from the first 2 KiB.
+        offload: Let a front server send the bytes (:class:`~sendfs.XAccelRedirect` for
+            nginx, :class:`~sendfs.XSendfile` for Apache and lighttpd). In a Flask app with
+            ``USE_X_SENDFILE`` set, local files get ``XSendfile()`` unless this says
+            otherwise, as Flask's ``send_file`` does.
+        precompressed: Serve ``.br`` / ``.gz`` siblings the client accepts.
+        signer: Answer only requests whose URL carries a valid signature from this
+            :class:`~sendfs.LinkSigner` (else 403).
 
     Returns:
         The response, decided already: a full or partial body, or an empty 304, 412, 416 or
@@ -254,6 +273,9 @@ def send_file(
             expires=expires,
             size=size,
             storage_timeout=storage_timeout,
+            offload=_offload(offload),
+            precompressed=precompressed,
+            signer=signer,
         )
     except HTTPError as exc:  # a mount path that climbs out: a plain 404
         raise werkzeug_exception(exc) from exc.__cause__
@@ -420,15 +442,16 @@ def storage_blueprint(
         **file_options: :func:`send_file` options applied to every file: ``as_attachment``,
             ``mimetype``, ``conditional``, ``etag`` (``True`` or ``False``), ``max_age``,
             ``headers``, ``chunk_size``, ``on_complete``, ``redirect``, ``expires``,
-            ``storage_timeout`` (it bounds listings too), ``response_class`` and
-            ``deduce_media_type_from_body``.
+            ``storage_timeout`` (it bounds listings too), ``response_class``,
+            ``deduce_media_type_from_body``, ``offload``, ``precompressed`` and ``signer``.
 
     Returns:
         The blueprint, to pass to ``app.register_blueprint``.
 
     Raises:
         TypeError: An option that is not one of the above, or ``etag`` that is not a bool.
-        ValueError: An option's value is out of range.
+        ValueError: An option's value is out of range, or ``listing=True`` with a
+            ``signer`` (a listing's links are not signed).
         sendfs.exceptions.UnknownScheme: No backend serves ``root``'s scheme.
         sendfs.exceptions.MissingDependency: The backend's optional package is missing.
         sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` for a local root.
@@ -440,6 +463,8 @@ def storage_blueprint(
     """
     reg = registry or default_registry
     options = dict(storage_options or {})
+    if listing and file_options.get("signer") is not None:
+        raise ValueError("listing=True lists unsigned links: it does not mix with signer=")
     _check_file_options(reg.locate(_storage_root(root, reg), "", **options), reg, file_options)
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
 
@@ -470,6 +495,30 @@ def storage_blueprint(
     return blueprint
 
 
+def presigned_url(
+    source: str | os.PathLike[str] | Resolved, **options: Unpack[PresignOptions]
+) -> str:
+    """A presigned URL that downloads ``source`` straight from its storage (no request needed).
+
+    The URL makes the storage answer with the download name and type; see
+    :func:`sendfs.presigned_url`, which this runs on sendfs's event-loop thread.
+
+    Args:
+        source: A URL of a storage that signs (``s3://``, ``az://``, a mount of one), or what
+            ``registry.locate(root, user_path)`` returned.
+        **options: ``download_name``, ``mimetype``, ``as_attachment``, ``expires``,
+            ``storage_options``, ``registry`` (see :class:`PresignOptions`).
+
+    Raises:
+        sendfs.exceptions.RedirectUnavailable: A local path or credentials that cannot sign.
+        sendfs.exceptions.SourceNotFound: No such object.
+
+    Security:
+        The URL is a bearer token until it expires: keep ``expires`` short.
+    """
+    return blocking.presigned_url(source, **options)
+
+
 # -- translating an answer ---------------------------------------------------------------------
 
 
@@ -491,7 +540,13 @@ def _respond(
     caller = caller_fields((headers or {}).items())
     try:
         answer, first, tracker = blocking.answer(
-            download, method, _request_headers(environ), caller, file_wrapper=can_wrap
+            download,
+            method,
+            _request_headers(environ),
+            caller,
+            file_wrapper=can_wrap,
+            path=_request_path(environ),
+            query=environ.get("QUERY_STRING", ""),
         )
     except HTTPError as exc:
         raise werkzeug_exception(exc) from exc.__cause__
@@ -522,6 +577,23 @@ def _request_headers(environ: WSGIEnvironment) -> dict[str, str]:
         environ: The WSGI environ (repeated fields are joined by the server).
     """
     return {name.lower(): value for name, value in EnvironHeaders(environ).items()}
+
+
+def _request_path(environ: WSGIEnvironment) -> str:
+    """The request's URL path, decoded, as a :class:`~sendfs.LinkSigner` signed it.
+
+    WSGI carries the decoded bytes as Latin-1 characters; the path is UTF-8 (as Werkzeug's
+    ``request.path`` decodes it).
+    """
+    raw = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    return raw.encode("latin-1", "replace").decode("utf-8", "replace") or "/"
+
+
+def _offload(offload: Offload | None) -> Offload | None:
+    """``offload``, else Flask's ``USE_X_SENDFILE`` as an :class:`XSendfile` of any file."""
+    if offload is None and has_app_context() and current_app.config.get("USE_X_SENDFILE"):
+        return XSendfile()
+    return offload
 
 
 def _app_response_class() -> type[Response]:
@@ -612,6 +684,9 @@ def _check_file_options(
         expires=options.get("expires", DEFAULT_EXPIRES),
         storage_timeout=options.get("storage_timeout", DEFAULT_STORAGE_TIMEOUT),
         sniff_media_type=options.get("deduce_media_type_from_body", False),
+        offload=options.get("offload"),
+        precompressed=options.get("precompressed", False),
+        signer=options.get("signer"),
     )
 
 

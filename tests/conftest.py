@@ -102,3 +102,9 @@ async def storage_registry() -> AsyncIterator[StorageRegistry]:
         yield reg
     finally:
         await reg.aclose()
+
+
+@pytest.fixture
+def registry(storage_registry: StorageRegistry) -> StorageRegistry:
+    """:func:`storage_registry` under the name most tests give it."""
+    return storage_registry

@@ -423,3 +423,52 @@ def test_quiet_and_log_level_are_exclusive() -> None:
     result = run_sendfs("serve", ".", "--quiet", "--log-level", "debug")
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr
+
+
+LINK_SECRET = "k" * 32
+
+
+def test_sign_prints_a_link_that_serve_signed_accepts(tmp_path: Path, site: Path) -> None:
+    env = {**os.environ, "SENDFS_LINK_SECRETS": f"{LINK_SECRET},{'old' * 11}"}
+    signed = run_sendfs("sign", "/docs/page.txt", "--expires-in", "60", env=env)
+    assert signed.returncode == 0, signed.stderr
+    link = signed.stdout.strip()
+    assert link.startswith("/docs/page.txt?expires=")
+    with serving(tmp_path, str(site), "--signed", env=env) as server:
+        with http_client() as client:
+            ok = client.get(f"{server.url}{link.lstrip('/')}")
+            unsigned = client.get(f"{server.url}docs/page.txt")
+            listing = client.get(server.url)
+        code, _ = server.stop()
+    assert ok.status_code == 200
+    assert unsigned.status_code == 403
+    assert listing.status_code in (403, 404)  # --signed turns listings off
+    assert code == 0
+
+
+def test_sign_without_secrets_is_a_one_line_error() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "SENDFS_LINK_SECRETS"}
+    result = run_sendfs("sign", "/a.pdf", env=env)
+    assert_one_line_error(result)
+    assert "SENDFS_LINK_SECRETS" in result.stderr
+
+
+def test_serve_precompressed_and_x_accel_redirect(tmp_path: Path, site: Path) -> None:
+    (site / "docs" / "page.txt.gz").write_bytes(b"gzipped")
+    with serving(tmp_path, str(site), "--precompressed") as server:
+        with http_client() as client:
+            request = client.build_request(
+                "GET", f"{server.url}docs/page.txt", headers={"accept-encoding": "gzip"}
+            )
+            encoded = client.send(request, stream=True)
+            raw = b"".join(encoded.iter_raw())
+            encoded.close()
+        server.stop()
+    assert raw == b"gzipped"
+    assert encoded.headers["content-encoding"] == "gzip"
+    with serving(tmp_path, str(site), "--x-accel-redirect", "/_site") as server:
+        with http_client() as client:
+            offloaded = client.get(f"{server.url}docs/page.txt")
+        server.stop()
+    assert offloaded.headers["x-accel-redirect"] == "/_site/docs/page.txt"
+    assert offloaded.content == b""

@@ -25,7 +25,14 @@ from .core import Answer, Body, Download
 from .errors import HTTPError
 from .fields import Fields
 
-__all__ = ["ClientStalled", "bounded_send", "request_headers", "send_answer", "serve"]
+__all__ = [
+    "ClientStalled",
+    "bounded_send",
+    "request_headers",
+    "request_path",
+    "send_answer",
+    "serve",
+]
 
 logger = logging.getLogger("sendfs")
 
@@ -38,6 +45,19 @@ def request_headers(scope: Scope) -> dict[str, str]:
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+def request_path(scope: Scope) -> str:
+    """The request's whole URL path, decoded: the mount point's prefix included.
+
+    ASGI puts ``root_path`` in ``path``; a router that does not (an older one, mounting an
+    app) leaves it only in ``root_path``, and it is put back.
+    """
+    path: str = scope.get("path", "/")
+    root_path: str = scope.get("root_path", "")
+    if root_path and not path.startswith(root_path):
+        return root_path + path
+    return path
 
 
 async def serve(
@@ -99,7 +119,14 @@ async def _serve(
 ) -> None:
     if tracker is not None:
         send = tracker.wrap(send)
-    answer = await download.answer(method, request_headers(scope), caller, tracker)
+    answer = await download.answer(
+        method,
+        request_headers(scope),
+        caller,
+        tracker,
+        path=request_path(scope),
+        query=scope.get("query_string", b""),
+    )
     try:
         await send_answer(answer, scope, receive, send, download.send_timeout)
     finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import io
 import os
 import threading
@@ -103,6 +104,23 @@ def call(func: Callable[..., Awaitable[_T]], *args: Any) -> _T:
     return portal().call(func, *args)
 
 
+def presigned_url(source: Any, **options: Any) -> str:
+    """:func:`sendfs.presigned_url` for synchronous code, on the event-loop thread.
+
+    The storage sessions it opens live on that thread's loop (async filesystems are bound to
+    the loop that made them) and are closed at exit, as downloads' are.
+
+    Args:
+        source: As for :func:`sendfs.presigned_url`.
+        **options: As for :func:`sendfs.presigned_url`.
+    """
+    from ..storages.registry import registry as default_registry
+    from .presigned import presigned_url as make_url
+
+    _state_registries().add(options.get("registry") or default_registry)
+    return call(functools.partial(make_url, source, **options))
+
+
 def answer(
     download: Download,
     method: str,
@@ -110,6 +128,8 @@ def answer(
     caller: Fields,
     *,
     file_wrapper: bool = False,
+    path: str | None = None,
+    query: str | bytes = "",
 ) -> tuple[Answer, bytes, Tracker | None]:
     """Decide the answer for a synchronous view (on the loop thread) and read the first chunk.
 
@@ -121,6 +141,8 @@ def answer(
         file_wrapper: Whether the server can send a local file itself (``wsgi.file_wrapper``):
             then a :attr:`~sendfs.responses.core.Answer.whole_file` answer reads nothing, for
             :class:`LocalFile`.
+        path: The request's URL path, decoded (for a download with a ``signer``).
+        query: The request's raw query string.
 
     Returns:
         The answer, its first chunk (``b""`` without a body, or for :class:`LocalFile`) and
@@ -133,7 +155,7 @@ def answer(
     tracker = Tracker(download.source, method) if download.hooks() else None
 
     async def decide() -> tuple[Answer, bytes]:
-        result = await download.answer(method, headers, caller, tracker)
+        result = await download.answer(method, headers, caller, tracker, path=path, query=query)
         if result.body is None or (file_wrapper and result.file_descriptor() is not None):
             return result, b""
         result.path, result.whole_file = None, False  # streamed: no one sends the file itself

@@ -14,9 +14,11 @@ byte, the body raises :class:`~sendfs.exceptions.BackendError` and the face abor
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, TypeAlias, cast
@@ -29,16 +31,19 @@ from ..exceptions import (
     MissingDependency,
     RedirectUnavailable,
     SendfsError,
+    SourceForbidden,
     SourceNotFound,
     StorageBusy,
 )
 from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
 from ..storages.metadata import to_utc_datetime, unquote_etag
+from ..storages.paths import shorten
 from ..storages.registry import Resolved, StorageRegistry
 from ..storages.registry import registry as default_registry
 from ..storages.streams import GeneratedSource, Stream, is_async_iterable
 from .conditional import Validators
-from .errors import status_error
+from .encodings import SUFFIXES, accepted_encodings, check_encodings
+from .errors import HTTPError, status_error
 from .fields import (
     Fields,
     disposition_value,
@@ -47,8 +52,11 @@ from .fields import (
     not_modified_fields,
     redirect_fields,
     representation_fields,
+    with_encoding,
 )
 from .headers import content_type, is_token
+from .links import LinkSigner
+from .offload import Offload, XAccelRedirect, XSendfile, bind_root, local_target, offload_fields
 from .plan import Plan, decide, read_hint
 
 __all__ = [
@@ -62,10 +70,13 @@ __all__ = [
     "Download",
     "Source",
     "caller_fields",
+    "check_expires",
     "check_headers",
     "check_timeout",
     "closing_iterator",
 ]
+
+logger = logging.getLogger("sendfs")
 
 #: Lifetime of presigned redirect URLs when the caller does not say, in seconds.
 DEFAULT_EXPIRES = 300
@@ -191,11 +202,23 @@ def _check_last_modified(value: datetime | float | None) -> datetime | None:
     return moment
 
 
+def check_expires(expires: object) -> None:
+    """Refuse a presigned URL's lifetime that is not an int of seconds from 1 to 7 days.
+
+    Args:
+        expires: The lifetime.
+
+    Raises:
+        ValueError: Out of range, or not an int.
+    """
+    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
+        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
+
+
 def _check_redirect(redirect: object, expires: int, status_code: int) -> None:
     if redirect not in (False, True, "required"):
         raise ValueError(f"redirect must be True, False or 'required', not {redirect!r}")
-    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
-        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
+    check_expires(expires)
     if redirect and status_code != 200:
         raise ValueError("a redirect answers 307: status_code must stay 200")
 
@@ -363,6 +386,18 @@ class Download:
             apply it); ``None`` waits for ever.
         storage_timeout: Seconds the storage may take to start answering each read: a 503
             with ``Retry-After`` before the first byte, an abort after. ``None`` waits for ever.
+        offload: Let a front server send the bytes (:class:`~sendfs.XAccelRedirect` for
+            nginx, :class:`~sendfs.XSendfile` for Apache and lighttpd); by default the
+            offload of the mount the source is under, if any. The front server then answers
+            Range and conditional requests from its own validators.
+        precompressed: Serve ``name.br`` / ``name.gz`` beside the source, when it exists and
+            the client accepts that encoding, with ``Content-Encoding`` and
+            ``Vary: Accept-Encoding``: ``True`` for Brotli then gzip, or the encodings in
+            order of preference (``("zstd", "br", "gzip")``). Each sibling is a file of its
+            own: its own ETag, and ranges count its encoded bytes.
+        signer: Answer only requests whose URL carries a valid, unexpired signature from this
+            :class:`~sendfs.LinkSigner` (else 403); the faces pass the request's path and
+            query.
 
     Raises:
         TypeError: ``source`` is a text stream or no source at all, or ``size=`` for a source
@@ -398,6 +433,9 @@ class Download:
         size: int | None = None,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
+        offload: Offload | None = None,
+        precompressed: bool | Sequence[str] = False,
+        signer: LinkSigner | None = None,
     ) -> None:
         from ..storages.fileobj import check_binary_file, is_file_object
 
@@ -449,6 +487,51 @@ class Download:
         self.expires = expires
         self.send_timeout = send_timeout
         self.storage_timeout = storage_timeout
+        self.resolved = resolved
+        self.encodings = self._check_precompressed(precompressed)
+        self.offload = self._check_offload(offload if offload is not None else resolved.offload)
+        if signer is not None and not isinstance(signer, LinkSigner):
+            raise TypeError(f"signer must be a sendfs.LinkSigner, not {type(signer).__name__}")
+        self.signer = signer
+
+    def _check_precompressed(self, precompressed: bool | Sequence[str]) -> tuple[str, ...]:
+        encodings = check_encodings(precompressed)
+        if not encodings:
+            return encodings
+        named = isinstance(self.resolved.target, str) and (
+            self.registry.local_path(self.resolved) is not None
+            or not self.registry.serves_locally(self.resolved)
+        )
+        if not named:
+            raise ValueError(
+                "precompressed= finds siblings by name: the source must be a path or URL"
+            )
+        if self.redirect:
+            raise ValueError("precompressed siblings are sent by the app: not with redirect=")
+        return encodings
+
+    def _check_offload(self, offload: Offload | None) -> Offload | None:
+        if offload is None:
+            return None
+        if not isinstance(offload, XAccelRedirect | XSendfile):
+            raise TypeError(f"offload must be an XAccelRedirect or XSendfile, not {offload!r}")
+        offload = bind_root(offload, self.resolved.options.get("root"))
+        if self.status_code != 200 or not self.conditional:
+            raise ValueError("an offloaded answer is a plain 200: keep status_code and conditional")
+        if isinstance(self.etag, str) or self.last_modified is not None:
+            raise ValueError(
+                "with offload= the front server sends its own validators: etag= and "
+                "last_modified= do not apply"
+            )
+        if self.encodings:
+            raise ValueError(
+                "precompressed= and offload= do not mix: let the front server pick siblings "
+                "(nginx: gzip_static on, brotli_static on)"
+            )
+        path = self.registry.local_path(self.resolved)
+        if path is not None:
+            local_target(offload, path)  # an nginx location without a root fails now
+        return offload
 
     def __repr__(self) -> str:
         return f"<Download {describe_source(self.source)}>"
@@ -471,6 +554,9 @@ class Download:
         headers: Mapping[str, str],
         caller: Fields,
         tracker: Tracker | None = None,
+        *,
+        path: str | None = None,
+        query: str | bytes = "",
     ) -> Answer:
         """Open the source and decide the answer to one request.
 
@@ -480,18 +566,23 @@ class Download:
             caller: The caller's response fields (lower-case names), which override the
                 computed ones except the framing fields.
             tracker: Filled with what the answer carries, for download events.
+            path: The request's URL path, decoded (what a :class:`~sendfs.LinkSigner`
+                signed); required when the download has a ``signer``.
+            query: The request's raw query string.
 
         Returns:
             The answer; the caller sends it and then calls :meth:`Answer.aclose`.
 
         Raises:
-            HTTPError: The source is missing, forbidden or failed (404, 403, 502, 503).
+            HTTPError: The source is missing, forbidden or failed (404, 403, 502, 503), or
+                the link's signature is missing, expired or wrong (403, before any I/O).
             sendfs.exceptions.RedirectUnavailable: ``redirect="required"`` and the storage
                 cannot sign with its credentials.
         """
-        resource = await self._open(method, headers, caller)
+        self._check_link(path, query)
+        resource, encoding = await self._open_encoded(method, headers, caller)
         try:
-            return await self._decide(resource, method, headers, caller, tracker)
+            return await self._decide(resource, method, headers, caller, tracker, encoding)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await resource.aclose()
@@ -504,32 +595,45 @@ class Download:
         headers: Mapping[str, str],
         caller: Fields,
         tracker: Tracker | None,
+        encoding: str | None,
     ) -> Answer:
         info = resource.info
+        name, stored_type = _identity(info, encoding)
         validators = self._validators(info)
-        media_type = self._media_type(info, caller)
-        plan = self._plan(method, headers, info, validators, media_type)
-        if plan.status not in (304, 412) and (sniffed := await self._sniff(resource, caller)):
-            # Sniffing reads the body's start: only for answers that carry the type.
-            media_type = self._media_type(info, caller, sniffed)
-            plan = self._plan(method, headers, info, validators, media_type)
+        media_type = self._media_type(name, stored_type, caller)
         if tracker is not None:
             tracker.size = info.size
-            tracker.ranges = tuple((r.start, r.stop) for r in plan.ranges)
-            tracker.download_name = self.filename or info.name
+            tracker.download_name = self.filename or name
             tracker.content_type = media_type
-        disposition = disposition_value(self.disposition, self.filename, info.name, media_type)
+        if self.offload is not None:
+            disposition = disposition_value(self.disposition, self.filename, name, media_type)
+            offloaded = await self._offloaded(resource, method, media_type, disposition, caller)
+            if offloaded is not None:
+                return offloaded
+        plan = self._plan(method, headers, info, validators, media_type)
+        if (
+            plan.status not in (304, 412)
+            and encoding is None  # the encoded bytes say nothing of the type
+            and (sniffed := await self._sniff(resource, caller))
+        ):
+            # Sniffing reads the body's start: only for answers that carry the type.
+            media_type = self._media_type(name, stored_type, caller, sniffed)
+            plan = self._plan(method, headers, info, validators, media_type)
+        if tracker is not None:
+            tracker.ranges = tuple((r.start, r.stop) for r in plan.ranges)
+            tracker.content_type = media_type
+        disposition = disposition_value(self.disposition, self.filename, name, media_type)
+        vary = bool(self.encodings)
         if self.redirect and plan.status in (200, 206, 416):
             location = await self._presigned(resource, media_type, disposition)
             if location is not None:
                 return Answer(307, redirect_fields(location, caller), resource=resource)
         if plan.status == 304:
             fields = not_modified_fields(validators, self.max_age, caller)
-            return Answer(304, fields, resource=resource)
+            return Answer(304, with_encoding(fields, None, vary=vary), resource=resource)
         if plan.status in (412, 416):
-            return Answer(
-                plan.status, empty_status_fields(plan.status, info.size), resource=resource
-            )
+            fields = empty_status_fields(plan.status, info.size)
+            return Answer(plan.status, with_encoding(fields, None, vary=vary), resource=resource)
         fields = representation_fields(
             plan,
             size=info.size,
@@ -540,6 +644,7 @@ class Download:
             disposition=disposition,
             caller=caller,
         )
+        fields = with_encoding(fields, encoding, vary=vary)
         status = self.status_code if plan.status == 200 else plan.status
         if method == "HEAD":
             return Answer(status, fields, resource=resource)
@@ -589,14 +694,64 @@ class Download:
 
     # -- opening ------------------------------------------------------------------------
 
-    async def _open(self, method: str, headers: Mapping[str, str], caller: Fields) -> Resource:
-        """Open the source; on S3 a GET's metadata and bytes come from one request.
+    def _check_link(self, path: str | None, query: str | bytes) -> None:
+        """Refuse a request whose link is not signed by :attr:`signer` (no I/O yet).
+
+        Raises:
+            HTTPError: 403: the signature is missing, malformed, expired or wrong.
+            TypeError: The face did not pass the request's path.
+        """
+        if self.signer is None:
+            return
+        if path is None:
+            raise TypeError("a download with signer= needs the request's path and query")
+        reason = self.signer.check(path, query)
+        if reason is not None:
+            # Client-made: DEBUG, as for a 404.
+            logger.debug("sendfs: HTTP 403: %s signed link for %r", reason, shorten(path, 200))
+            raise HTTPError(403)
+
+    async def _open_encoded(
+        self, method: str, headers: Mapping[str, str], caller: Fields
+    ) -> tuple[Resource, str | None]:
+        """Open the best precompressed sibling the client accepts, else the source itself.
+
+        Each sibling tried costs one open (a ``stat``, an S3 HEAD) until one exists.
+        """
+        accepted = []
+        if self.encodings and method in ("GET", "HEAD"):
+            accepted = accepted_encodings(headers.get("accept-encoding"), self.encodings)
+        for encoding in accepted:
+            sibling = dataclasses.replace(
+                self.resolved, target=self.resolved.target + SUFFIXES[encoding]
+            )
+            try:
+                return await self._open(method, headers, caller, sibling, sibling=True), encoding
+            except (SourceNotFound, SourceForbidden):
+                continue  # no such sibling (or a directory): the next, or the file itself
+        return await self._open(method, headers, caller, self.source), None
+
+    async def _open(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        caller: Fields,
+        source: Any,
+        *,
+        sibling: bool = False,
+    ) -> Resource:
+        """Open ``source``; on S3 a GET's metadata and bytes come from one request.
 
         When the storage answered the hinted request "not modified" but the request's own
         evaluation wants more than a 304 (it has the final say), open again without a hint.
+
+        Raises:
+            HTTPError: The source is missing, forbidden or failed.
+            SourceNotFound: A missing ``sibling`` (not an answer: nothing is logged);
+                ``SourceForbidden`` too.
         """
         hint = self._read_hint(method, headers, caller)
-        resource = await self._open_with(hint)
+        resource = await self._open_with(hint, source, sibling=sibling)
         if not resource.info.validators_only:
             return resource
         plan = decide(
@@ -612,15 +767,15 @@ class Download:
             return resource
         with anyio.CancelScope(shield=True):
             await resource.aclose()
-        return await self._open_with(None)
+        return await self._open_with(None, source, sibling=sibling)
 
     def _read_hint(
         self, method: str, headers: Mapping[str, str], caller: Fields
     ) -> ReadHint | None:
         if self._sniffs(caller):
             return None  # sniffing reads the first bytes, not the planned range
-        if self.redirect:
-            return None  # the storage will send the bytes: open without starting a body
+        if self.redirect or self.offload is not None:
+            return None  # the storage or the front server may send the bytes: no body yet
         return read_hint(
             method,
             dict(headers),
@@ -629,11 +784,17 @@ class Download:
             storage_validators=self.etag is True and self.last_modified is None,
         )
 
-    async def _open_with(self, hint: ReadHint | None) -> Resource:
+    async def _open_with(
+        self, hint: ReadHint | None, source: Any, *, sibling: bool = False
+    ) -> Resource:
         try:
             with self.storage_deadline("opening"):
-                return await self.registry.open(self.source, read_hint=hint, **self.storage_options)
+                return await self.registry.open(source, read_hint=hint, **self.storage_options)
         except SendfsError as exc:
+            if sibling and isinstance(exc, SourceNotFound | SourceForbidden):
+                # No answer, nothing to log. S3 answers 403 for a missing key to credentials
+                # that may not list the bucket.
+                raise
             raise status_error(exc) from exc
 
     @contextmanager
@@ -684,14 +845,14 @@ class Download:
         """Whether the type is read from the body: asked for, and given nowhere else."""
         return self.sniff_media_type and not self.media_type and not given_media_type(caller)
 
-    def _media_type(self, info: FileInfo, caller: Fields, sniffed: str | None = None) -> str:
+    def _media_type(
+        self, name: str | None, stored: str | None, caller: Fields, sniffed: str | None = None
+    ) -> str:
         given = given_media_type(caller)
         if given:
             return given
         return content_type(
-            mimetype=self.media_type or sniffed,
-            names=(self.filename, info.name),
-            stored=info.content_type,
+            mimetype=self.media_type or sniffed, names=(self.filename, name), stored=stored
         )
 
     async def _sniff(self, resource: Resource, caller: Fields) -> str | None:
@@ -711,6 +872,58 @@ class Download:
             raise status_error(exc) from exc
         sniffed: str = magic.from_buffer(head, mime=True)
         return sniffed
+
+    async def _offloaded(
+        self,
+        resource: Resource,
+        method: str,
+        media_type: str,
+        disposition: str | None,
+        caller: Fields,
+    ) -> Answer | None:
+        """The answer that hands the bytes to the front server, or ``None`` if it cannot.
+
+        A local file under the offload's root goes by its path; an object goes through
+        nginx's ``remote`` location by a presigned URL, for a GET (the app answers a HEAD
+        from the metadata it has), unless ``redirect`` sends the client there instead.
+        """
+        offload = self.offload
+        assert offload is not None
+        path = self.registry.local_path(self.resolved)
+        target = local_target(offload, path) if path is not None else None
+        url = None
+        if (
+            target is None
+            and path is None
+            and isinstance(offload, XAccelRedirect)
+            and offload.remote is not None
+            and method == "GET"
+            and not self.redirect
+            and isinstance(resource, SignableResource)
+        ):
+            try:
+                url = await resource.presign(
+                    expires=offload.expires,
+                    content_type=media_type,
+                    content_disposition=disposition,
+                )
+            except SendfsError as exc:
+                raise status_error(exc) from exc
+            target = offload.remote if url is not None else None
+        if target is None:
+            return None
+        if url is not None and getattr(resource, "presign_sets_headers", False):
+            disposition = None  # the storage sends it: nginx would pass on both
+        fields = offload_fields(
+            offload,
+            target,
+            media_type=media_type,
+            disposition=disposition,
+            max_age=self.max_age,
+            caller=caller,
+            reproxy_url=url,
+        )
+        return Answer(200, fields, resource=resource)
 
     async def _presigned(
         self, resource: Resource, media_type: str, disposition: str | None
@@ -734,6 +947,21 @@ class Download:
                 f"redirect='required', but the storage cannot presign {source} with its credentials"
             )
         return url
+
+
+def _identity(info: FileInfo, encoding: str | None) -> tuple[str | None, str | None]:
+    """The name and stored type of what a sibling encodes (``a.csv`` for ``a.csv.br``).
+
+    The type a storage recorded for a sibling is the encoding's (``application/x-brotli``),
+    so the type of an encoded answer is guessed from the name alone.
+    """
+    if encoding is None:
+        return info.name, info.content_type
+    suffix = SUFFIXES[encoding]
+    name = info.name
+    if name is not None and name.endswith(suffix):
+        name = name[: -len(suffix)]
+    return name, None
 
 
 def _local_path(resource: Resource) -> str | None:

@@ -33,6 +33,7 @@ __all__ = [
     "redirect_fields",
     "representation_fields",
     "validator_fields",
+    "with_encoding",
 ]
 
 Fields = list[tuple[bytes, bytes]]
@@ -196,3 +197,35 @@ def with_caller_fields(
     kept = [field for field in caller if field[0] not in FRAMING and field[0] not in protect]
     overridden = {name for name, _ in kept}
     return [field for field in fields if field[0] not in overridden] + kept
+
+
+def with_encoding(fields: Fields, encoding: str | None, *, vary: bool) -> Fields:
+    """``fields`` for an answer chosen by the request's Accept-Encoding.
+
+    Args:
+        fields: The answer's fields.
+        encoding: The content coding of the body (a precompressed sibling's), if any; the
+            caller cannot override it.
+        vary: Add ``accept-encoding`` to Vary (merged into the caller's Vary, if any): the
+            answer depends on it, for caches, whichever file was chosen.
+    """
+    if encoding is None and not vary:
+        return fields
+    result = [field for field in fields if encoding is None or field[0] != b"content-encoding"]
+    if encoding is not None:
+        result.append((b"content-encoding", encoding.encode()))
+    if vary:
+        result = _add_vary(result, b"accept-encoding")
+    return result
+
+
+def _add_vary(fields: Fields, token: bytes) -> Fields:
+    """``fields`` whose Vary names ``token`` (once, whatever the case of existing tokens)."""
+    for index, (name, value) in enumerate(fields):
+        if name != b"vary":
+            continue
+        tokens = [part.strip().lower() for part in value.split(b",")]
+        if token in tokens or b"*" in tokens:
+            return fields
+        return [*fields[:index], (b"vary", value + b", " + token), *fields[index + 1 :]]
+    return [*fields, (b"vary", token)]

@@ -13,7 +13,7 @@ It is a Lilya response whatever else the process imported; Starlette and FastAPI
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from lilya.background import Task
 
     from ..events import DownloadHook
+    from .links import LinkSigner
+    from .offload import Offload
 
 __all__ = [
     "DEFAULT_EXPIRES",
@@ -87,6 +89,10 @@ class FileResponse(Response):
         size: For an async iterable source, the exact number of bytes it yields.
         send_timeout: Seconds one body message may wait for the client.
         storage_timeout: Seconds the storage may take to start answering each read.
+        offload: Let a front server send the bytes (:class:`~sendfs.XAccelRedirect`,
+            :class:`~sendfs.XSendfile`).
+        precompressed: Serve ``.br`` / ``.gz`` siblings the client accepts.
+        signer: Answer only links signed by this :class:`~sendfs.LinkSigner` (else 403).
 
     See :class:`~sendfs.responses.core.Download` for each option in full.
 
@@ -120,6 +126,9 @@ class FileResponse(Response):
         size: int | None = None,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
+        offload: Offload | None = None,
+        precompressed: bool | Sequence[str] = False,
+        signer: LinkSigner | None = None,
     ) -> None:
         check_headers(headers)
         try:
@@ -143,6 +152,9 @@ class FileResponse(Response):
                 size=size,
                 send_timeout=send_timeout,
                 storage_timeout=storage_timeout,
+                offload=offload,
+                precompressed=precompressed,
+                signer=signer,
             )
         except HTTPError as exc:  # a mount path that climbs out: a plain 404
             raise lilya_exception(exc) from exc.__cause__

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from typing_extensions import Never
 
     from ..events import DownloadHook
+    from .links import LinkSigner
+    from .offload import Offload
 
 __all__ = ["send_file", "send_from_storage", "send_zip"]
 
@@ -106,6 +108,9 @@ def send_file(
     size: int | None = None,
     send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
     storage_timeout: float | None = DEFAULT_STORAGE_TIMEOUT,
+    offload: Offload | None = None,
+    precompressed: bool | Sequence[str] = False,
+    signer: LinkSigner | None = None,
     **unexpected: Never,
 ) -> FileResponse:
     """Build a response that serves ``source`` with full HTTP semantics.
@@ -173,6 +178,18 @@ def send_file(
             connection in its pool, then its first bytes (10 by default). Before the first
             byte the answer is then ``503 Service Unavailable`` with ``Retry-After``, after
             it the connection is aborted. ``None`` waits for ever.
+        offload: Let a front server send the bytes: :class:`~sendfs.XAccelRedirect` (nginx)
+            or :class:`~sendfs.XSendfile` (Apache, lighttpd). The app opens the source,
+            answers 404 for a missing one and sets Content-Type, Content-Disposition and
+            Cache-Control; the front server sends the body and answers Range and
+            conditional requests. See the Scaling out guide.
+        precompressed: Serve ``name.br`` or ``name.gz`` beside a path or URL source when
+            it exists and the client accepts its encoding (``True`` for Brotli then gzip,
+            or a sequence such as ``("zstd", "br", "gzip")``), with ``Content-Encoding`` and
+            ``Vary: Accept-Encoding``. Off by default: each encoding tried costs one open.
+        signer: Answer only requests whose URL carries a valid, unexpired signature from
+            this :class:`~sendfs.LinkSigner` (minted with ``signer.sign(path)``); any other
+            is refused with 403 before the storage is touched.
         **unexpected: Nothing else is taken (a type checker flags any other keyword). Other
             libraries' names raise a ``TypeError`` naming sendfs's: Starlette's
             ``media_type=`` is ``mimetype=``, ``filename=`` is ``download_name=``,
@@ -231,6 +248,9 @@ def send_file(
         size=size,
         send_timeout=send_timeout,
         storage_timeout=storage_timeout,
+        offload=offload,
+        precompressed=precompressed,
+        signer=signer,
     )
 
 
@@ -268,7 +288,7 @@ def send_from_storage(
         resolved = reg.locate(root, path, **dict(storage_options or {}))
     except SourceNotFound as exc:
         raise http_error(exc) from exc
-    return send_file(resolved.target, storage_options=resolved.options, registry=reg, **options)
+    return send_file(resolved, registry=reg, **options)
 
 
 def send_zip(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import quote
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..events import DownloadHook
+    from .links import LinkSigner
+    from .offload import Offload
 
 __all__ = ["StorageFiles", "render_listing"]
 
@@ -71,6 +73,11 @@ class FileOptions(TypedDict, total=False):
         expires: Lifetime of those URLs, in seconds.
         send_timeout: Seconds a body message may wait for the client.
         storage_timeout: Seconds the storage may take to start answering (listings too).
+        offload: Let a front server send the files (:class:`~sendfs.XAccelRedirect`,
+            :class:`~sendfs.XSendfile`); a local root fills in the offload's ``root``.
+        precompressed: Serve ``.br`` / ``.gz`` siblings the client accepts (``True`` for
+            Brotli then gzip, or the encodings in order of preference).
+        signer: Answer only links signed by this :class:`~sendfs.LinkSigner` (else 403).
     """
 
     as_attachment: bool
@@ -85,6 +92,9 @@ class FileOptions(TypedDict, total=False):
     expires: int
     send_timeout: float | None
     storage_timeout: float | None
+    offload: Offload | None
+    precompressed: bool | Sequence[str]
+    signer: LinkSigner | None
 
 
 #: The names :class:`FileOptions` holds (what StorageFiles passes on to every file).
@@ -230,9 +240,12 @@ class StorageFiles:
             ``expires`` (answer with 307 to presigned storage URLs, see :func:`send_file`),
             ``send_timeout`` and ``storage_timeout`` (cut off clients that stopped reading;
             answer 503 when the storage's connections are all taken; the latter bounds
-            listings too).
+            listings too), ``offload`` (let nginx, Apache or lighttpd send the files),
+            ``precompressed`` (serve ``.br`` / ``.gz`` siblings) and ``signer`` (require
+            signed, expiring links: see :class:`~sendfs.LinkSigner`).
 
     Raises:
+        ValueError: ``listing=True`` with a ``signer`` (a listing's links are not signed).
         SourceNotFound: A local ``root`` that is not an existing directory. URL roots are
             not checked here (that would need I/O): a missing bucket is a 404 per request.
         UnknownScheme: ``root`` is a URL nobody serves.
@@ -261,6 +274,8 @@ class StorageFiles:
         unknown = set(file_options) - FILE_OPTIONS
         if unknown:
             raise TypeError(f"StorageFiles got unexpected options: {', '.join(sorted(unknown))}")
+        if listing and file_options.get("signer") is not None:
+            raise ValueError("listing=True lists unsigned links: it does not mix with signer=")
         check_timeout("send_timeout", file_options.get("send_timeout"))
         check_timeout("storage_timeout", file_options.get("storage_timeout"))
         self.root = os.fspath(root)
@@ -277,6 +292,7 @@ class StorageFiles:
             raise RedirectUnavailable(
                 f"redirect='required' needs a storage that can presign URLs, not {self.root!r}"
             )
+        self._file_response("")  # every file option checked now, against the root; no I/O
 
     def __repr__(self) -> str:
         return (

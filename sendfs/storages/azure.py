@@ -73,6 +73,8 @@ class AzureResource(ResourceBase):
     """
 
     chunk_size_hint = 1024 * 1024
+    #: SAS URLs carry the type and disposition (``rsct``, ``rscd``).
+    presign_sets_headers = True
 
     def __init__(self, fs: Any, path: str, info: FileInfo) -> None:
         self._fs = fs

@@ -139,6 +139,8 @@ class SignableResource(Resource, Protocol):
 
     Responses use it to answer with a redirect, so the bytes come from the storage (or its
     CDN) and never pass through the app. Backends that cannot sign simply do not implement it.
+    A resource whose URLs make the storage answer with the given type and disposition says
+    so with a true ``presign_sets_headers`` attribute.
     """
 
     async def presign(

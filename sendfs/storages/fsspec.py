@@ -9,6 +9,9 @@ Strategies, chosen per filesystem class:
   threads; ``memory://`` slices its buffer with ``cat_file`` instead (``open`` would copy the
   whole object).
 
+Resources of the last two kinds presign (for redirects) with the filesystem's own ``sign()``
+when its class implements it (gcsfs does): see :func:`presign_with_fsspec`.
+
 Async filesystems are created inside the running event loop with ``asynchronous=True`` and kept
 per loop, so their HTTP sessions belong to the loop that uses them;
 :meth:`FsspecBackend.aclose` closes the sessions of the current loop (call it at shutdown, e.g.
@@ -18,6 +21,8 @@ from the app's lifespan).
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -50,6 +55,7 @@ __all__ = [
     "install_hint",
     "map_open_error",
     "map_read_error",
+    "presign_with_fsspec",
 ]
 
 #: The ``pip install`` hint for protocols whose implementation is one of sendfs's extras.
@@ -63,6 +69,10 @@ _NOT_FOUND_CODES = frozenset(
 
 #: Window of one ``_cat_file`` call for async filesystems other than s3fs.
 ASYNC_WINDOW = 1024 * 1024
+
+#: Protocols of Google Cloud Storage (gcsfs), whose ``sign()`` hands its keywords to
+#: google-cloud-storage's ``Blob.generate_signed_url``.
+GCS_PROTOCOLS = frozenset({"gs", "gcs"})
 
 
 def filesystem_class(protocol: str) -> type[AbstractFileSystem]:
@@ -199,8 +209,175 @@ def map_read_error(exc: BaseException, path: str) -> Exception:
     return BackendError(f"reading {shown!r} failed: {_describe(exc)}")
 
 
-class SyncFsResource(ResourceBase):
+async def presign_with_fsspec(
+    fs: Any,
+    path: str,
+    *,
+    expires: int,
+    content_type: str | None = None,
+    content_disposition: str | None = None,
+) -> str | None:
+    """A presigned GET URL of ``path`` made by the filesystem's own ``sign()``.
+
+    An async ``_sign`` coroutine, when the class has one, is awaited; otherwise ``sign()``
+    runs in a worker thread, as it may do I/O (gcsfs refreshes credentials, or asks Google's
+    IAM service to sign). Only Google Cloud Storage (``gs://``, ``gcs://``) is asked to make
+    its answer carry ``content_type`` and ``content_disposition`` (``response_type`` and
+    ``response_disposition`` of ``Blob.generate_signed_url``), in a V4 signature, which
+    covers them; every other filesystem gets ``sign(path, expiration=expires)`` alone, as
+    fsspec defines no keyword for them, so its URL serves the object with the name and type
+    it is stored with.
+
+    Args:
+        fs: The filesystem instance.
+        path: The object's path, without protocol.
+        expires: Lifetime of the URL in seconds, passed as ``expiration``.
+        content_type: The Content-Type the answer should carry (GCS only).
+        content_disposition: The Content-Disposition the answer should carry (GCS only).
+
+    Returns:
+        The URL, or ``None`` when the filesystem cannot sign: its class keeps fsspec's
+        ``sign()``, or its ``sign()`` raised ``NotImplementedError`` or returned nothing, or
+        (GCS) its credentials are anonymous or hold no signer (a user's token).
+
+    Raises:
+        BackendError: ``sign()`` failed; the message names the error's type only, since
+            signing errors may quote keys or tokens (the error itself is on ``__cause__``).
+
+    Security:
+        The URL is a bearer credential for the object until it expires. GCS applies
+        ``response-content-type`` and ``response-content-disposition`` only to objects stored
+        without a Content-Type and Content-Disposition of their own: to force a download of
+        untrusted content there, store the object with those fields.
+    """
+    gcs = _is_gcs(fs)
+    if gcs and not _gcs_credentials_sign(fs):
+        return None
+    kwargs = _gcs_sign_options(content_type, content_disposition) if gcs else {}
+    native = getattr(fs, "_sign", None)
+    try:
+        if inspect.iscoroutinefunction(native):
+            url = await native(path, expiration=expires, **kwargs)
+        elif type(fs).sign is AbstractFileSystem.sign:
+            return None
+        else:
+            url = await anyio.to_thread.run_sync(
+                lambda: fs.sign(path, expiration=expires, **kwargs)
+            )
+    except NotImplementedError:
+        return None
+    except SendfsError:
+        raise
+    except Exception as exc:
+        raise BackendError(
+            f"cannot presign {shorten(redact_url(path))!r}: {_describe_sign_failure(exc)}"
+        ) from exc
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url:
+        raise BackendError(f"{type(fs).__name__}.sign() returned {type(url).__name__}, not a URL")
+    return url
+
+
+def _is_gcs(fs: Any) -> bool:
+    """Whether ``fs`` serves a Google Cloud Storage protocol (gcsfs: ``gs``, ``gcs``)."""
+    protocol = getattr(fs, "protocol", ())
+    protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+    return bool(protocols & GCS_PROTOCOLS)
+
+
+def _gcs_credentials_sign(fs: Any) -> bool:
+    """Whether gcsfs's credentials can sign: not anonymous, and holding a signer.
+
+    google-cloud-storage signs only with ``google.auth.credentials.Signing`` credentials (a
+    service account) and raises ``AttributeError`` for the others (a user's token, bare
+    Compute Engine credentials): those cannot sign, which is not a storage failure.
+    """
+    holder = getattr(fs, "credentials", None)
+    if holder is None or not hasattr(holder, "credentials"):
+        return True  # not gcsfs's credential holder: let sign() decide
+    credentials = holder.credentials
+    if credentials is None:  # token="anon"
+        return False
+    try:
+        signing = importlib.import_module("google.auth.credentials").Signing
+    except (ImportError, AttributeError):
+        return True
+    return isinstance(credentials, signing)
+
+
+def _gcs_sign_options(content_type: str | None, content_disposition: str | None) -> dict[str, str]:
+    """The ``sign()`` keywords that make GCS answer with this type and disposition.
+
+    The signature is V4, which covers the query (the default, V2, does not: anyone holding
+    the URL could change the answer's headers) and, like S3's, lasts at most 7 days.
+    """
+    # Not ``content_type``: for google-cloud-storage that is the request's own type (uploads).
+    options = {"response_type": content_type, "response_disposition": content_disposition}
+    return {"version": "v4", **{name: value for name, value in options.items() if value}}
+
+
+def _describe_sign_failure(exc: BaseException) -> str:
+    """What failed, told without the error's text, which may quote a key or a token."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return f"the storage answered HTTP {status}"
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+class _FsSigning:
+    """``presign`` for resources of generic fsspec filesystems (gcsfs and any other)."""
+
+    _fs: Any
+    _path: str
+
+    @property
+    def presign_sets_headers(self) -> bool:
+        """Whether presigned URLs carry the type and disposition (on GCS only)."""
+        return _is_gcs(self._fs)
+
+    async def presign(
+        self,
+        *,
+        expires: int,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str | None:
+        """A URL that serves this object with a plain GET, made by the filesystem's ``sign()``.
+
+        Args:
+            expires: Lifetime of the URL in seconds.
+            content_type: The Content-Type the storage should answer with; only GCS takes it
+                (``response_type``), other filesystems serve the type stored with the object.
+            content_disposition: The Content-Disposition the storage should answer with; only
+                GCS takes it (``response_disposition``), other filesystems serve the object's
+                own.
+
+        Returns:
+            The URL, or ``None`` when the filesystem cannot sign (it does not implement
+            ``sign()``, or these credentials cannot). It is not pinned to the opened version
+            unless the path names one (a gcsfs ``#generation``).
+
+        Raises:
+            sendfs.exceptions.BackendError: The filesystem failed to sign.
+
+        Security:
+            The URL lets anyone holding it read this object until it expires: keep
+            ``expires`` short and never log it.
+        """
+        return await presign_with_fsspec(
+            self._fs,
+            self._path,
+            expires=expires,
+            content_type=content_type,
+            content_disposition=content_disposition,
+        )
+
+
+class SyncFsResource(_FsSigning, ResourceBase):
     """An object on a synchronous fsspec filesystem, read in worker threads.
+
+    It presigns with the filesystem's ``sign()``, when its class implements one.
 
     Args:
         fs: The filesystem instance.
@@ -266,8 +443,10 @@ class SyncFsResource(ResourceBase):
             raise map_read_error(exc, self._path) from exc
 
 
-class AsyncFsResource(ResourceBase):
+class AsyncFsResource(_FsSigning, ResourceBase):
     """An object on an async fsspec filesystem other than s3fs, read in bounded windows.
+
+    It presigns with the filesystem's ``_sign`` coroutine or ``sign()`` (gcsfs), if any.
 
     Args:
         fs: The filesystem, created with ``asynchronous=True`` in the running loop.

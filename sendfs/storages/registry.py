@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from ..events import DownloadEvent
+    from ..responses.offload import Offload
     from .fsspec import FsspecBackend
 
 __all__ = ["ENTRY_POINT_GROUP", "Mount", "Resolved", "StorageRegistry", "registry"]
@@ -53,11 +54,13 @@ class Mount:
         name: The scheme it answers to.
         url: The root it maps to: a local directory or an fsspec URL prefix.
         storage_options: Options for the backend of ``url`` (credentials, endpoint...).
+        offload: How a front server sends its files (see :mod:`sendfs.responses.offload`).
     """
 
     name: str
     url: str
     storage_options: Mapping[str, Any]
+    offload: Offload | None = None
 
     def __repr__(self) -> str:
         # Storage options, URL user info and queries hold credentials: never print them.
@@ -69,11 +72,15 @@ class Mount:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Resolved:
-    """What a source resolved to: the backend, what to give it, and the options."""
+    """What a source resolved to: the backend, what to give it, and the options.
+
+    ``offload`` is the offload of the mount it was found under, if any.
+    """
 
     backend: Backend
     target: Any
     options: Mapping[str, Any]
+    offload: Offload | None = None
 
 
 def _scheme_of(source: str) -> str | None:
@@ -94,7 +101,12 @@ def _fsspec_knows(scheme: str) -> bool:
     if scheme in _fsspec_protocols():
         return True
     _fsspec_protocols.cache_clear()
-    return scheme in _fsspec_protocols()
+    if scheme in _fsspec_protocols():
+        return True
+    # A class registered with fsspec.register_implementation(name, cls) is only listed here.
+    from fsspec.registry import registry as fsspec_classes
+
+    return scheme in fsspec_classes
 
 
 def close_schemes(scheme: str, known: Iterable[str]) -> list[str]:
@@ -218,6 +230,7 @@ class StorageRegistry:
         *,
         replace: bool = False,
         storage_options: Mapping[str, Any] | None = None,
+        offload: Offload | None = None,
         **options: Any,
     ) -> None:
         """Name a storage root: ``name://a/b`` will mean ``url/a/b``.
@@ -236,6 +249,10 @@ class StorageRegistry:
             replace: Allow replacing an existing backend or mount of that name.
             storage_options: Options for the backend of ``url``, as a mapping (the spelling
                 ``send_file`` uses).
+            offload: How a front server sends this mount's files
+                (:class:`~sendfs.XAccelRedirect`, :class:`~sendfs.XSendfile`); a local
+                mount fills in the offload's ``root``. Every download of the mount uses it
+                unless the call gives its own.
             **options: Options for the backend of ``url``, as keywords.
 
         Raises:
@@ -247,12 +264,17 @@ class StorageRegistry:
             TypeError: An option is given both in ``storage_options`` and as a keyword.
         """
         merged = _merged_options(storage_options, options)
+        if offload is not None:
+            from ..responses.offload import XAccelRedirect, XSendfile
+
+            if not isinstance(offload, XAccelRedirect | XSendfile):
+                raise TypeError(f"offload must be an XAccelRedirect or XSendfile, not {offload!r}")
         if name.lower() == _scheme_of(url):
             raise ValueError(f"mount {name!r} cannot point to its own scheme")
         self._refuse_cycle(name.lower(), url)
         self._check_served(name, url)
         name = self._claim(name, replace=replace)
-        self._mounts[name] = Mount(name, url, merged)
+        self._mounts[name] = Mount(name, url, merged, offload)
 
     def _check_served(self, name: str, url: str) -> None:
         """Refuse a mount whose URL no backend can serve, before anything is changed."""
@@ -315,7 +337,7 @@ class StorageRegistry:
         """
         options = _merged_options(storage_options, options)
         if isinstance(source, Resolved):
-            return Resolved(source.backend, source.target, {**options, **source.options})
+            return dataclasses.replace(source, options={**options, **source.options})
         if is_file_object(source):
             return Resolved(self._fileobj, source, options)
         if isinstance(source, os.PathLike):
@@ -335,7 +357,8 @@ class StorageRegistry:
         rest = source.split("://", 1)[1]
         if scheme in self._mounts:
             mount = self._mounts[scheme]
-            return self._join(mount.url, rest, {**mount.storage_options, **options})
+            resolved = self._join(mount.url, rest, {**mount.storage_options, **options})
+            return dataclasses.replace(resolved, offload=mount.offload or resolved.offload)
         if scheme == "file" and self._backends.get("file") is self._local:
             return Resolved(self._local, _file_url_to_path(source), options)
         return Resolved(self._backend_for(scheme, source), source, options)
@@ -372,11 +395,21 @@ class StorageRegistry:
         """
         return any(resolved.backend is own for own in (self._local, self._fileobj, self._generated))
 
+    def local_path(self, resolved: Resolved) -> str | None:
+        """The path of a local file ``resolved`` names, or ``None`` for any other source.
+
+        Args:
+            resolved: What :meth:`resolve` returned.
+        """
+        if resolved.backend is self._local and isinstance(resolved.target, str):
+            return resolved.target
+        return None
+
     def _confined(self, resolved: Resolved, root: str) -> Resolved:
         """Add the local backend's ``root`` option, so symbolic links cannot leave ``root``."""
         if resolved.backend is not self._local or "root" in resolved.options:
             return resolved
-        return Resolved(resolved.backend, resolved.target, {**resolved.options, "root": root})
+        return dataclasses.replace(resolved, options={**resolved.options, "root": root})
 
     def locate(
         self,

@@ -222,6 +222,8 @@ class S3Resource(ResourceBase):
     """
 
     chunk_size_hint = S3_CHUNK_SIZE
+    #: Presigned URLs carry the type and disposition (``response-content-*``).
+    presign_sets_headers = True
 
     def __init__(self, fs: Any, path: str, info: FileInfo) -> None:
         self._fs = fs

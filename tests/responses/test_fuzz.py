@@ -481,7 +481,7 @@ def _resolve_or_404(
             reg.locate(root, path)
         return None, None
     target = reg.locate(root, path).target
-    assert response.source == target
+    assert response.download.resolved.target == target
     return response, target
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,15 +23,6 @@ from tests.helpers import asgi_client, lilya_app
 pytestmark = [pytest.mark.anyio, pytest.mark.s3]
 
 CONTENT = bytes((i * 31 + 7) % 256 for i in range(5000))
-
-
-@pytest.fixture
-async def registry() -> AsyncIterator[StorageRegistry]:
-    registry = StorageRegistry()
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
 
 
 @pytest.fixture

@@ -676,3 +676,18 @@ async def test_mount_of_a_file_url_serves_names_literally(
     resource = await reg.open(f"media://{name}")
     assert resource.info.name == name
     assert await read_all(resource) == b"right file"
+
+
+def test_a_protocol_fsspec_registered_as_a_class_is_served() -> None:
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class ClassOnly(MemoryFileSystem):  # type: ignore[misc]
+        protocol = "sendfsclassonly"
+
+    fsspec.register_implementation("sendfsclassonly", ClassOnly, clobber=True)
+    try:
+        resolved = StorageRegistry().resolve("sendfsclassonly://a/b.txt")
+        assert resolved.target == "sendfsclassonly://a/b.txt"
+    finally:
+        sys.modules["fsspec.registry"]._registry.pop("sendfsclassonly", None)  # no unregister
