@@ -9,6 +9,7 @@ and stopped by its PID.
 
 from __future__ import annotations
 
+import gzip
 import os
 import secrets
 import signal
@@ -30,6 +31,9 @@ STARTUP_DEADLINE = 30.0
 STOP_DEADLINE = 10.0
 BIG_SIZE = 3 * 1024 * 1024
 TEXT = "contract: héllo, faces\n" * 20
+#: A file in a subdirectory, its names with a space and non-ASCII letters (percent-encoded in
+#: URLs and in the offload headers).
+NESTED = "sub dir/ré sumé.txt"
 
 
 #: Where a server's command takes its address: replaced by :func:`_bind`'s arguments.
@@ -110,7 +114,11 @@ def _command(face: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class FacesData:
-    """What every contract server serves: the local files, the bucket, the bytes."""
+    """What every contract server serves: the local files, the bucket, the bytes.
+
+    ``gz`` and ``br`` are the precompressed siblings ``text.txt.gz`` and ``text.txt.br``:
+    bytes of their own (the server never decodes them), so a test tells which one came.
+    """
 
     root: Path
     bucket: str
@@ -118,6 +126,8 @@ class FacesData:
     text: bytes
     azure: str
     container: str
+    gz: bytes
+    br: bytes
 
 
 @dataclass
@@ -147,7 +157,11 @@ class FaceServer:
 def faces_data(
     tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, azurite: Any
 ) -> FacesData:
-    """The files (3 MiB of random bytes, a text) on disk, in a fresh bucket and container."""
+    """The files on disk, in a fresh bucket and container.
+
+    3 MiB of random bytes (``big.bin``) and a text (``text.txt``) everywhere; on disk also the
+    text's precompressed siblings and a copy of it at :data:`NESTED`.
+    """
     import boto3
     from azure.storage.blob import BlobServiceClient
 
@@ -156,6 +170,13 @@ def faces_data(
     text = TEXT.encode("utf-8")
     (root / "big.bin").write_bytes(big)
     (root / "text.txt").write_bytes(text)
+    gz = gzip.compress(text, mtime=0)
+    # Not Brotli: any bytes do, the server sends them as they are.
+    br = b"sendfs-faces-br:" + secrets.token_bytes(64)
+    (root / "text.txt.gz").write_bytes(gz)
+    (root / "text.txt.br").write_bytes(br)
+    (root / NESTED).parent.mkdir()
+    (root / NESTED).write_bytes(text)
     bucket = f"sendfs-faces-{secrets.token_hex(4)}"
     client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
@@ -164,7 +185,7 @@ def faces_data(
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
     container = service.create_container(bucket)
     container.upload_blob("big.bin", big)
-    return FacesData(root, bucket, big, text, azurite.connection_string, bucket)
+    return FacesData(root, bucket, big, text, azurite.connection_string, bucket, gz, br)
 
 
 def _start(face: str, data: FacesData, log: Path) -> FaceServer:

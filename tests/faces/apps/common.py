@@ -14,6 +14,20 @@ Routes (GET and HEAD): ``/ping``, ``/local/<name>``, ``/files/<path>`` (confined
 ``/bytes/<name>`` (a ``BytesIO``), ``/memory/<name>``, ``/s3/<key>``, ``/az/<name>``,
 ``/attachment/<name>``
 (download name :data:`ATTACHMENT_PREFIX` + name) and ``/missing`` (a 404).
+
+The front-server offload, signed links and precompressed siblings (GET and HEAD), each from
+the option :class:`FacesEnv` builds, so every face serves them alike:
+
+- ``/offload/local/<path>``: ``send_from_storage(ROOT, path)`` with
+  :meth:`FacesEnv.accel` (``XAccelRedirect(OFFLOAD_LOCATION)``, its root filled in by
+  ``send_from_storage``);
+- ``/offload/s3/<key>``: the S3 object with :meth:`FacesEnv.reproxy`
+  (``XAccelRedirect(remote=REPROXY_LOCATION)``);
+- ``/sendfile/<path>``: ``send_from_storage(ROOT, path)`` with :meth:`FacesEnv.sendfile`
+  (``XSendfile(root=ROOT)``);
+- ``/signed/<path>``: ``send_from_storage(ROOT, path)`` with :meth:`FacesEnv.signer`, a
+  :class:`~sendfs.LinkSigner` of :data:`LINK_SECRET`;
+- ``/precompressed/<path>``: ``send_from_storage(ROOT, path, precompressed=True)``.
 """
 
 from __future__ import annotations
@@ -23,12 +37,27 @@ from dataclasses import dataclass, field
 
 import fsspec
 
-__all__ = ["ATTACHMENT_PREFIX", "MEMORY_ROOT", "FacesEnv"]
+from sendfs import LinkSigner, XAccelRedirect, XSendfile
+
+__all__ = [
+    "ATTACHMENT_PREFIX",
+    "LINK_SECRET",
+    "MEMORY_ROOT",
+    "OFFLOAD_LOCATION",
+    "REPROXY_LOCATION",
+    "FacesEnv",
+]
 
 #: Where the app copies ROOT's files at startup.
 MEMORY_ROOT = "memory://sendfs-faces"
 #: The download name of ``/attachment/<name>`` starts with this (non-ASCII on purpose).
 ATTACHMENT_PREFIX = "résumé "
+#: The nginx ``internal`` location that maps ROOT, for ``/offload/local/<path>``.
+OFFLOAD_LOCATION = "/_files/"
+#: The nginx ``internal`` location that proxies ``X-Reproxy-URL``, for ``/offload/s3/<key>``.
+REPROXY_LOCATION = "/_reproxy"
+#: The secret of ``/signed/<path>``: the tests mint links with it (test data, not a secret).
+LINK_SECRET = "sendfs-faces-contract-link-secret"
 
 
 @dataclass(frozen=True)
@@ -70,3 +99,19 @@ class FacesEnv:
     def az(self, name: str) -> tuple[str, dict[str, str]]:
         """The ``az://`` URL of blob ``name`` and the storage options that reach Azurite."""
         return f"az://{self.container}/{name}", {"connection_string": self.azure}
+
+    def accel(self) -> XAccelRedirect:
+        """The offload of ``/offload/local/<path>``: nginx, the root left to the face."""
+        return XAccelRedirect(OFFLOAD_LOCATION)
+
+    def reproxy(self) -> XAccelRedirect:
+        """The offload of ``/offload/s3/<key>``: nginx proxies the presigned URL."""
+        return XAccelRedirect(remote=REPROXY_LOCATION)
+
+    def sendfile(self) -> XSendfile:
+        """The offload of ``/sendfile/<path>``: Apache or lighttpd, for files under ROOT."""
+        return XSendfile(root=self.root)
+
+    def signer(self) -> LinkSigner:
+        """The signer of ``/signed/<path>``."""
+        return LinkSigner(LINK_SECRET)

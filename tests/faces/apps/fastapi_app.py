@@ -61,4 +61,26 @@ def create_app() -> FastAPI:
     async def missing() -> FileResponse:
         return send_file(env.local("no-such-file"))
 
+    accel, reproxy, sendfile, signer = env.accel(), env.reproxy(), env.sendfile(), env.signer()
+
+    @app.api_route("/offload/local/{path:path}", methods=METHODS)
+    async def offload_local(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, offload=accel)
+
+    @app.api_route("/offload/s3/{key:path}", methods=METHODS)
+    async def offload_s3(key: str) -> FileResponse:
+        return send_file(f"s3://{env.bucket}/{key}", offload=reproxy)
+
+    @app.api_route("/sendfile/{path:path}", methods=METHODS)
+    async def sendfile_route(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, offload=sendfile)
+
+    @app.api_route("/signed/{path:path}", methods=METHODS)
+    async def signed(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, signer=signer)
+
+    @app.api_route("/precompressed/{path:path}", methods=METHODS)
+    async def precompressed(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, precompressed=True)
+
     return app

@@ -64,4 +64,26 @@ def create_app() -> Flask:
     def missing() -> Response:
         return send_file(env.local("no-such-file"))
 
+    accel, reproxy, sendfile, signer = env.accel(), env.reproxy(), env.sendfile(), env.signer()
+
+    @app.get("/offload/local/<path:path>")
+    def offload_local(path: str) -> Response:
+        return send_from_storage(env.root, path, offload=accel)
+
+    @app.get("/offload/s3/<path:key>")
+    def offload_s3(key: str) -> Response:
+        return send_file(f"s3://{env.bucket}/{key}", offload=reproxy)
+
+    @app.get("/sendfile/<path:path>")
+    def sendfile_route(path: str) -> Response:
+        return send_from_storage(env.root, path, offload=sendfile)
+
+    @app.get("/signed/<path:path>")
+    def signed(path: str) -> Response:
+        return send_from_storage(env.root, path, signer=signer)
+
+    @app.get("/precompressed/<path:path>")
+    def precompressed(path: str) -> Response:
+        return send_from_storage(env.root, path, precompressed=True)
+
     return app

@@ -51,6 +51,23 @@ def create_app() -> Lilya:
     async def missing() -> FileResponse:
         return send_file(env.local("no-such-file"))
 
+    accel, reproxy, sendfile, signer = env.accel(), env.reproxy(), env.sendfile(), env.signer()
+
+    async def offload_local(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, offload=accel)
+
+    async def offload_s3(key: str) -> FileResponse:
+        return send_file(f"s3://{env.bucket}/{key}", offload=reproxy)
+
+    async def sendfile_route(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, offload=sendfile)
+
+    async def signed(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, signer=signer)
+
+    async def precompressed(path: str) -> FileResponse:
+        return send_from_storage(env.root, path, precompressed=True)
+
     return Lilya(
         routes=[
             Path("/ping", ping, methods=METHODS),
@@ -62,6 +79,11 @@ def create_app() -> Lilya:
             Path("/az/{name}", az, methods=METHODS),
             Path("/attachment/{name}", attachment, methods=METHODS),
             Path("/missing", missing, methods=METHODS),
+            Path("/offload/local/{path:path}", offload_local, methods=METHODS),
+            Path("/offload/s3/{key:path}", offload_s3, methods=METHODS),
+            Path("/sendfile/{path:path}", sendfile_route, methods=METHODS),
+            Path("/signed/{path:path}", signed, methods=METHODS),
+            Path("/precompressed/{path:path}", precompressed, methods=METHODS),
         ],
         lifespan=registry.lifespan,
     )

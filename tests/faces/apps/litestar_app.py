@@ -16,7 +16,7 @@ from litestar.enums import HttpMethod
 from litestar.params import FromPath
 
 from sendfs import registry
-from sendfs.litestar import FileResponse, send_file, storage_files
+from sendfs.litestar import FileResponse, send_file, send_from_storage, storage_files
 from tests.faces.apps.common import ATTACHMENT_PREFIX, MEMORY_ROOT, FacesEnv
 
 METHODS = [HttpMethod.GET, HttpMethod.HEAD]
@@ -70,6 +70,29 @@ def create_app() -> Litestar:
     async def missing() -> FileResponse:
         return send_file(env.local("no-such-file"))
 
+    accel, reproxy, sendfile, signer = env.accel(), env.reproxy(), env.sendfile(), env.signer()
+
+    # Litestar's path parameters start with a slash: lstrip("/") gives the relative path.
+    @route("/offload/local/{path:path}", http_method=METHODS)
+    async def offload_local(path: FromPath[str]) -> FileResponse:
+        return send_from_storage(env.root, path.lstrip("/"), offload=accel)
+
+    @route("/offload/s3/{key:path}", http_method=METHODS)
+    async def offload_s3(key: FromPath[str]) -> FileResponse:
+        return send_file(f"s3://{env.bucket}/{key.lstrip('/')}", offload=reproxy)
+
+    @route("/sendfile/{path:path}", http_method=METHODS)
+    async def sendfile_route(path: FromPath[str]) -> FileResponse:
+        return send_from_storage(env.root, path.lstrip("/"), offload=sendfile)
+
+    @route("/signed/{path:path}", http_method=METHODS)
+    async def signed(path: FromPath[str]) -> FileResponse:
+        return send_from_storage(env.root, path.lstrip("/"), signer=signer)
+
+    @route("/precompressed/{path:path}", http_method=METHODS)
+    async def precompressed(path: FromPath[str]) -> FileResponse:
+        return send_from_storage(env.root, path.lstrip("/"), precompressed=True)
+
     return Litestar(
         route_handlers=[
             ping,
@@ -80,6 +103,11 @@ def create_app() -> Litestar:
             az,
             attachment,
             missing,
+            offload_local,
+            offload_s3,
+            sendfile_route,
+            signed,
+            precompressed,
             storage_files("/files", env.root),
         ],
         on_shutdown=[close_sessions],

@@ -28,4 +28,9 @@ urlpatterns = [
     path("az/<str:name>", require_safe(_CHOSEN["az"])),
     path("attachment/<str:name>", require_safe(_CHOSEN["attachment"])),
     path("missing", require_safe(_CHOSEN["missing"])),
+    path("offload/local/<path:path>", require_safe(_CHOSEN["offload_local"])),
+    path("offload/s3/<path:key>", require_safe(_CHOSEN["offload_s3"])),
+    path("sendfile/<path:path>", require_safe(_CHOSEN["sendfile"])),
+    path("signed/<path:path>", require_safe(_CHOSEN["signed"])),
+    path("precompressed/<path:path>", require_safe(_CHOSEN["precompressed"])),
 ]

@@ -17,6 +17,10 @@ from sendfs.django import asend_file, asend_from_storage, send_file, send_from_s
 from tests.faces.apps.common import ATTACHMENT_PREFIX, MEMORY_ROOT, FacesEnv
 
 ENV = FacesEnv.from_env()
+ACCEL = ENV.accel()
+REPROXY = ENV.reproxy()
+SENDFILE = ENV.sendfile()
+SIGNER = ENV.signer()
 
 #: What each contract route of one kind (sync or async) is served by, by route name.
 Views = dict[str, Callable[..., Any]]
@@ -71,6 +75,27 @@ def missing(request: HttpRequest) -> Any:
     return send_file(request, os.path.join(ENV.root, "no-such-file.bin"))
 
 
+def offload_local(request: HttpRequest, path: str) -> Any:
+    return send_from_storage(request, ENV.root, path, offload=ACCEL)
+
+
+def offload_s3(request: HttpRequest, key: str) -> Any:
+    return send_from_storage(request, f"s3://{ENV.bucket}", key, offload=REPROXY)
+
+
+def sendfile(request: HttpRequest, path: str) -> Any:
+    return send_from_storage(request, ENV.root, path, offload=SENDFILE)
+
+
+def signed(request: HttpRequest, path: str) -> Any:
+    return send_from_storage(request, ENV.root, path, signer=SIGNER)
+
+
+def precompressed(request: HttpRequest, path: str) -> Any:
+    # serve(), the drop-in for django.views.static.serve, takes the options too.
+    return serve(request, path, document_root=ENV.root, precompressed=True)
+
+
 SYNC_VIEWS: Views = {
     "local": local,
     "files": files,
@@ -80,6 +105,11 @@ SYNC_VIEWS: Views = {
     "az": az,
     "attachment": attachment,
     "missing": missing,
+    "offload_local": offload_local,
+    "offload_s3": offload_s3,
+    "sendfile": sendfile,
+    "signed": signed,
+    "precompressed": precompressed,
 }
 
 
@@ -121,6 +151,26 @@ async def amissing(request: HttpRequest) -> Any:
     return await asend_file(request, os.path.join(ENV.root, "no-such-file.bin"))
 
 
+async def aoffload_local(request: HttpRequest, path: str) -> Any:
+    return await asend_from_storage(request, ENV.root, path, offload=ACCEL)
+
+
+async def aoffload_s3(request: HttpRequest, key: str) -> Any:
+    return await asend_from_storage(request, f"s3://{ENV.bucket}", key, offload=REPROXY)
+
+
+async def asendfile(request: HttpRequest, path: str) -> Any:
+    return await asend_from_storage(request, ENV.root, path, offload=SENDFILE)
+
+
+async def asigned(request: HttpRequest, path: str) -> Any:
+    return await asend_from_storage(request, ENV.root, path, signer=SIGNER)
+
+
+async def aprecompressed(request: HttpRequest, path: str) -> Any:
+    return await asend_from_storage(request, ENV.root, path, precompressed=True)
+
+
 ASYNC_VIEWS: Views = {
     "local": alocal,
     "files": afiles,
@@ -130,4 +180,9 @@ ASYNC_VIEWS: Views = {
     "az": aaz,
     "attachment": aattachment,
     "missing": amissing,
+    "offload_local": aoffload_local,
+    "offload_s3": aoffload_s3,
+    "sendfile": asendfile,
+    "signed": asigned,
+    "precompressed": aprecompressed,
 }
