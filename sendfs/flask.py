@@ -273,7 +273,16 @@ def send_file(
             expires=expires,
             size=size,
             storage_timeout=storage_timeout,
-            offload=_offload(offload),
+            offload=_offload(
+                offload,
+                source,
+                registry or default_registry,
+                plain=status_code == 200
+                and conditional
+                and not isinstance(etag, str)
+                and last_modified is None
+                and not precompressed,
+            ),
             precompressed=precompressed,
             signer=signer,
         )
@@ -589,11 +598,32 @@ def _request_path(environ: WSGIEnvironment) -> str:
     return raw.encode("latin-1", "replace").decode("utf-8", "replace") or "/"
 
 
-def _offload(offload: Offload | None) -> Offload | None:
-    """``offload``, else Flask's ``USE_X_SENDFILE`` as an :class:`XSendfile` of any file."""
-    if offload is None and has_app_context() and current_app.config.get("USE_X_SENDFILE"):
-        return XSendfile()
-    return offload
+def _offload(
+    offload: Offload | None, source: Any, registry: StorageRegistry, *, plain: bool
+) -> Offload | None:
+    """``offload``, else Flask's ``USE_X_SENDFILE`` as an :class:`XSendfile`, where it fits.
+
+    As in Flask, the setting is a default, not a demand: it applies to a local file sent as
+    a plain 200 (no ``etag=``, ``last_modified=``, ``precompressed=``, other status or
+    ``conditional=False``), and never over a mount's own offload.
+
+    Args:
+        offload: The call's offload.
+        source: The source, as :class:`~sendfs.responses.core.Download` will resolve it.
+        registry: The registry that resolves it.
+        plain: Whether the call's other options leave the answer to a front server.
+    """
+    if offload is not None or not plain:
+        return offload
+    if not has_app_context() or not current_app.config.get("USE_X_SENDFILE"):
+        return None
+    try:
+        resolved = registry.resolve(source)
+    except (SendfsError, TypeError):
+        return None  # Download reports it
+    if resolved.offload is not None or registry.local_path(resolved) is None:
+        return None
+    return XSendfile()
 
 
 def _app_response_class() -> type[Response]:

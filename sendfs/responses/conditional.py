@@ -138,12 +138,15 @@ def evaluate_preconditions(
     return None
 
 
-def if_range_holds(value: str | None, validators: Validators) -> bool:
+def if_range_holds(value: str | None, validators: Validators, *, dates: bool = True) -> bool:
     """Tell whether the ranges of a request may be served (RFC 9110 section 13.1.5).
 
     Args:
         value: The If-Range header, or ``None`` when absent (then ranges are served).
         validators: The current representation's validators.
+        dates: Whether a date may validate; not when representations chosen by
+            Accept-Encoding share a modification time (``gzip -k`` keeps it), since their
+            ranges would then be spliced together.
 
     Returns:
         True when there is no If-Range, when it is an entity tag that matches the current one
@@ -157,6 +160,6 @@ def if_range_holds(value: str | None, validators: Validators) -> bool:
         tags = parse_etags(value)
         return tags is not None and len(tags) == 1 and _strong_match(tags, validators.etag)
     since = parse_http_date(value)
-    if since is None or validators.last_modified is None:
+    if since is None or validators.last_modified is None or not dates:
         return False
     return _seconds(validators.last_modified) == since

@@ -35,7 +35,15 @@ from ..exceptions import (
     SourceNotFound,
     StorageBusy,
 )
-from ..storages.base import DEFAULT_CHUNK_SIZE, FileInfo, ReadHint, Resource, SignableResource
+from ..storages.base import (
+    DEFAULT_CHUNK_SIZE,
+    MAX_EXPIRES,
+    FileInfo,
+    ReadHint,
+    Resource,
+    SignableResource,
+    check_expires,
+)
 from ..storages.metadata import to_utc_datetime, unquote_etag
 from ..storages.paths import shorten
 from ..storages.registry import Resolved, StorageRegistry
@@ -80,8 +88,6 @@ logger = logging.getLogger("sendfs")
 
 #: Lifetime of presigned redirect URLs when the caller does not say, in seconds.
 DEFAULT_EXPIRES = 300
-#: S3's longest presigned URL lifetime (SigV4): 7 days.
-MAX_EXPIRES = 7 * 24 * 3600
 
 #: How long one body message may wait for the client to take the previous ones, in seconds
 #: (nginx's ``send_timeout``). A message is at most one chunk.
@@ -200,19 +206,6 @@ def _check_last_modified(value: datetime | float | None) -> datetime | None:
     if moment is None:
         raise TypeError(f"last_modified must be a datetime or a POSIX timestamp, not {value!r}")
     return moment
-
-
-def check_expires(expires: object) -> None:
-    """Refuse a presigned URL's lifetime that is not an int of seconds from 1 to 7 days.
-
-    Args:
-        expires: The lifetime.
-
-    Raises:
-        ValueError: Out of range, or not an int.
-    """
-    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
-        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
 
 
 def _check_redirect(redirect: object, expires: int, status_code: int) -> None:
@@ -530,7 +523,19 @@ class Download:
             )
         path = self.registry.local_path(self.resolved)
         if path is not None:
+            if isinstance(offload, XAccelRedirect) and offload.location is None:
+                raise ValueError(
+                    "XAccelRedirect(remote=) hands objects of a storage to nginx: a local file "
+                    "needs location= (an internal location serving its root)"
+                )
             local_target(offload, path)  # an nginx location without a root fails now
+        elif self.registry.serves_locally(self.resolved):
+            raise ValueError("offload= is for files and objects: only the app can send this source")
+        elif isinstance(offload, XSendfile) or offload.remote is None:
+            raise ValueError(
+                "a front server cannot open an object in a storage: offload it with "
+                "XAccelRedirect(remote=...), through nginx"
+            )
         return offload
 
     def __repr__(self) -> str:
@@ -580,9 +585,11 @@ class Download:
                 cannot sign with its credentials.
         """
         self._check_link(path, query)
-        resource, encoding = await self._open_encoded(method, headers, caller)
+        resource, encoding, identity = await self._open_encoded(method, headers, caller)
         try:
-            return await self._decide(resource, method, headers, caller, tracker, encoding)
+            return await self._decide(
+                resource, method, headers, caller, tracker, encoding, identity
+            )
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await resource.aclose()
@@ -596,9 +603,10 @@ class Download:
         caller: Fields,
         tracker: Tracker | None,
         encoding: str | None,
+        identity: FileInfo,
     ) -> Answer:
         info = resource.info
-        name, stored_type = _identity(info, encoding)
+        name, stored_type = identity.name, identity.content_type
         validators = self._validators(info)
         media_type = self._media_type(name, stored_type, caller)
         if tracker is not None:
@@ -606,8 +614,7 @@ class Download:
             tracker.download_name = self.filename or name
             tracker.content_type = media_type
         if self.offload is not None:
-            disposition = disposition_value(self.disposition, self.filename, name, media_type)
-            offloaded = await self._offloaded(resource, method, media_type, disposition, caller)
+            offloaded = await self._offloaded(resource, method, name, media_type, caller)
             if offloaded is not None:
                 return offloaded
         plan = self._plan(method, headers, info, validators, media_type)
@@ -713,32 +720,54 @@ class Download:
 
     async def _open_encoded(
         self, method: str, headers: Mapping[str, str], caller: Fields
-    ) -> tuple[Resource, str | None]:
+    ) -> tuple[Resource, str | None, FileInfo]:
         """Open the best precompressed sibling the client accepts, else the source itself.
 
-        Each sibling tried costs one open (a ``stat``, an S3 HEAD) until one exists.
+        The source is opened first: a sibling is served only beside its file (an uploaded
+        ``evil.html.gz`` alone is no HTML page) and only when it is not older than the file
+        (a stale sibling). Each sibling tried then costs one open (a ``stat``, an S3 HEAD).
+
+        Returns:
+            The resource to send, its content coding (``None`` for the file itself), and the
+            file's own metadata, whose name and stored type the answer carries.
         """
         accepted = []
         if self.encodings and method in ("GET", "HEAD"):
             accepted = accepted_encodings(headers.get("accept-encoding"), self.encodings)
-        for encoding in accepted:
-            sibling = dataclasses.replace(
-                self.resolved, target=self.resolved.target + SUFFIXES[encoding]
-            )
-            try:
-                return await self._open(method, headers, caller, sibling, sibling=True), encoding
-            except (SourceNotFound, SourceForbidden):
-                continue  # no such sibling (or a directory): the next, or the file itself
-        return await self._open(method, headers, caller, self.source), None
+        if not accepted:
+            resource = await self._open(method, headers, caller, self.source)
+            return resource, None, resource.info
+        original = await self._open_with(None, self.source)  # the bytes may be a sibling's
+        try:
+            for encoding in accepted:
+                sibling = await self._open_sibling(encoding, original.info)
+                if sibling is not None:
+                    with anyio.CancelScope(shield=True):
+                        await original.aclose()
+                    return sibling, encoding, original.info
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await original.aclose()
+            raise
+        return original, None, original.info
+
+    async def _open_sibling(self, encoding: str, original: FileInfo) -> Resource | None:
+        """The sibling of ``encoding`` (``name.br``...), unless missing or older than the file."""
+        target = self.resolved.target + SUFFIXES[encoding]
+        source = dataclasses.replace(self.resolved, target=target)
+        try:
+            resource = await self._open_with(None, source, sibling=True)
+        except (SourceNotFound, SourceForbidden):
+            return None  # no such sibling (or a directory)
+        mtime, file_mtime = resource.info.mtime, original.mtime
+        if mtime is not None and file_mtime is not None and mtime < file_mtime:
+            with anyio.CancelScope(shield=True):
+                await resource.aclose()
+            return None  # the file changed since its sibling was made
+        return resource
 
     async def _open(
-        self,
-        method: str,
-        headers: Mapping[str, str],
-        caller: Fields,
-        source: Any,
-        *,
-        sibling: bool = False,
+        self, method: str, headers: Mapping[str, str], caller: Fields, source: Any
     ) -> Resource:
         """Open ``source``; on S3 a GET's metadata and bytes come from one request.
 
@@ -747,11 +776,9 @@ class Download:
 
         Raises:
             HTTPError: The source is missing, forbidden or failed.
-            SourceNotFound: A missing ``sibling`` (not an answer: nothing is logged);
-                ``SourceForbidden`` too.
         """
         hint = self._read_hint(method, headers, caller)
-        resource = await self._open_with(hint, source, sibling=sibling)
+        resource = await self._open_with(hint, source)
         if not resource.info.validators_only:
             return resource
         plan = decide(
@@ -767,7 +794,7 @@ class Download:
             return resource
         with anyio.CancelScope(shield=True):
             await resource.aclose()
-        return await self._open_with(None, source, sibling=sibling)
+        return await self._open_with(None, source)
 
     def _read_hint(
         self, method: str, headers: Mapping[str, str], caller: Fields
@@ -787,6 +814,13 @@ class Download:
     async def _open_with(
         self, hint: ReadHint | None, source: Any, *, sibling: bool = False
     ) -> Resource:
+        """Open ``source`` within ``storage_timeout``.
+
+        Raises:
+            HTTPError: The source is missing, forbidden or failed.
+            SourceNotFound: A missing ``sibling`` (not an answer: nothing is logged);
+                ``SourceForbidden`` too.
+        """
         try:
             with self.storage_deadline("opening"):
                 return await self.registry.open(source, read_hint=hint, **self.storage_options)
@@ -834,6 +868,7 @@ class Download:
             content_type=media_type,
             conditional=self.plain,
             ranges=self.plain and info.seekable,
+            if_range_dates=not self.encodings,
         )
 
     def _validators(self, info: FileInfo) -> Validators:
@@ -877,8 +912,8 @@ class Download:
         self,
         resource: Resource,
         method: str,
+        name: str | None,
         media_type: str,
-        disposition: str | None,
         caller: Fields,
     ) -> Answer | None:
         """The answer that hands the bytes to the front server, or ``None`` if it cannot.
@@ -889,18 +924,20 @@ class Download:
         """
         offload = self.offload
         assert offload is not None
+        disposition = disposition_value(self.disposition, self.filename, name, media_type)
         path = self.registry.local_path(self.resolved)
-        target = local_target(offload, path) if path is not None else None
         url = None
-        if (
-            target is None
-            and path is None
-            and isinstance(offload, XAccelRedirect)
+        if path is not None:
+            target = local_target(offload, path)
+        elif (
+            isinstance(offload, XAccelRedirect)
             and offload.remote is not None
             and method == "GET"
             and not self.redirect
             and isinstance(resource, SignableResource)
         ):
+            carried = getattr(resource, "presign_sets_headers", False)
+            disposition = _caller_field(caller, b"content-disposition") or disposition
             try:
                 url = await resource.presign(
                     expires=offload.expires,
@@ -909,11 +946,14 @@ class Download:
                 )
             except SendfsError as exc:
                 raise status_error(exc) from exc
+            if carried:  # the storage sends them: nginx would pass on both dispositions
+                disposition = None
+                caller = [field for field in caller if field[0] != b"content-disposition"]
             target = offload.remote if url is not None else None
+        else:
+            target = None
         if target is None:
             return None
-        if url is not None and getattr(resource, "presign_sets_headers", False):
-            disposition = None  # the storage sends it: nginx would pass on both
         fields = offload_fields(
             offload,
             target,
@@ -949,19 +989,12 @@ class Download:
         return url
 
 
-def _identity(info: FileInfo, encoding: str | None) -> tuple[str | None, str | None]:
-    """The name and stored type of what a sibling encodes (``a.csv`` for ``a.csv.br``).
-
-    The type a storage recorded for a sibling is the encoding's (``application/x-brotli``),
-    so the type of an encoded answer is guessed from the name alone.
-    """
-    if encoding is None:
-        return info.name, info.content_type
-    suffix = SUFFIXES[encoding]
-    name = info.name
-    if name is not None and name.endswith(suffix):
-        name = name[: -len(suffix)]
-    return name, None
+def _caller_field(caller: Fields, name: bytes) -> str | None:
+    """The value of the caller's field ``name`` (lower case), if any."""
+    for field, value in caller:
+        if field == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _local_path(resource: Resource) -> str | None:

@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ..storages.base import check_expires
 from .fields import Fields, with_caller_fields
 from .headers import cache_control
 
@@ -51,8 +52,11 @@ _UNSAFE = ("\x00", "\r", "\n")
 def _check_location(option: str, value: str | None, *, prefix: bool) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise ValueError(f"{option} must be a URI path starting with '/', not {value!r}")
+    if not isinstance(value, str) or not value.startswith("/") or not value.isascii():
+        raise ValueError(
+            f"{option} must be an ASCII URI path starting with '/' (percent-encode the "
+            f"rest), not {value!r}"
+        )
     if any(bad in value for bad in _UNSAFE) or "?" in value or "#" in value:
         raise ValueError(f"{option} {value!r} holds CR, LF, NUL, '?' or '#'")
     if prefix and not value.endswith("/"):
@@ -95,7 +99,8 @@ class XAccelRedirect:
 
     Raises:
         ValueError: Neither ``location`` nor ``remote``, a location that is not an absolute
-            URI path (``location`` must also end with ``/``), or a URL as ``root``.
+            ASCII URI path (``location`` must also end with ``/``), a URL as ``root``, or
+            ``expires`` not an int from 1 to 604800.
 
     Security:
         nginx opens ``root`` again by name: put ``disable_symlinks on;`` in the internal
@@ -116,9 +121,7 @@ class XAccelRedirect:
         _check_location("location", self.location, prefix=True)
         _check_location("remote", self.remote, prefix=False)
         object.__setattr__(self, "root", _check_root(self.root))
-        expires = self.expires
-        if isinstance(expires, bool) or not isinstance(expires, int) or not expires > 0:
-            raise ValueError(f"expires must be a positive int of seconds, not {expires!r}")
+        check_expires(self.expires)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ def decide(
     content_type: str,
     conditional: bool = True,
     ranges: bool = True,
+    if_range_dates: bool = True,
 ) -> Plan:
     """Decide the answer to a request for a representation.
 
@@ -79,6 +80,8 @@ def decide(
         content_type: Its Content-Type, for multipart parts.
         conditional: Evaluate If-Match / If-None-Match / If-(Un)Modified-Since.
         ranges: Honour Range requests.
+        if_range_dates: Whether an If-Range date may validate (see
+            :func:`~sendfs.responses.conditional.if_range_holds`).
 
     A request for more than ``MAX_RANGES`` ranges, or for ranges whose multipart framing would
     be over twice the file's size, is answered with the whole file (200), which RFC 9110
@@ -94,7 +97,7 @@ def decide(
         and method == "GET"
         and size is not None
         and range_header is not None
-        and if_range_holds(headers.get("if-range"), validators)
+        and if_range_holds(headers.get("if-range"), validators, dates=if_range_dates)
     ):
         return _range_plan(range_header, size, content_type)
     return Plan(200)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "MAX_EXPIRES",
     "Backend",
     "DirEntry",
     "FileInfo",
@@ -23,6 +24,7 @@ __all__ = [
     "Resource",
     "ResourceBase",
     "SignableResource",
+    "check_expires",
 ]
 
 #: Bytes per read when the caller does not say: large enough to keep per-chunk overhead (thread
@@ -131,6 +133,23 @@ class Resource(Protocol):
     async def aclose(self) -> None:
         """Release every handle the resource holds. Safe to call more than once."""
         ...
+
+
+#: S3's longest presigned URL lifetime (SigV4): 7 days.
+MAX_EXPIRES = 7 * 24 * 3600
+
+
+def check_expires(expires: object) -> None:
+    """Refuse a presigned URL's lifetime that is not an int of seconds from 1 to 7 days.
+
+    Args:
+        expires: The lifetime.
+
+    Raises:
+        ValueError: Out of range, or not an int.
+    """
+    if isinstance(expires, bool) or not isinstance(expires, int) or not 0 < expires <= MAX_EXPIRES:
+        raise ValueError(f"expires must be an int of seconds from 1 to {MAX_EXPIRES}")
 
 
 @runtime_checkable

@@ -1177,3 +1177,37 @@ def test_real_server_serves_20_concurrent_s3_downloads(server: Server) -> None:
         results = list(pool.map(download, range(20)))
     assert results == [(200, expected)] * 20
     assert server.process.poll() is None
+
+
+def test_use_x_sendfile_is_a_default_for_plain_local_answers_only(tmp_path: Path) -> None:
+    from sendfs import XAccelRedirect
+    from sendfs.flask import send_file as flask_send_file
+
+    (tmp_path / "a.txt").write_bytes(b"hello")
+    registry = StorageRegistry()
+    registry.mount("media", str(tmp_path), offload=XAccelRedirect("/_media/"))
+    flask_app = Flask(__name__)
+    flask_app.config["USE_X_SENDFILE"] = True
+    views = {
+        "plain": lambda: flask_send_file(tmp_path / "a.txt", registry=registry),
+        "etag": lambda: flask_send_file(tmp_path / "a.txt", etag="v1", registry=registry),
+        "fixed": lambda: flask_send_file(
+            tmp_path / "a.txt", conditional=False, registry=registry
+        ),
+        "bytes": lambda: flask_send_file(io.BytesIO(b"hello"), registry=registry),
+        "mount": lambda: flask_send_file("media://a.txt", registry=registry),
+    }
+    for name, view in views.items():
+        flask_app.add_url_rule(f"/{name}", name, view)
+    client = flask_app.test_client()
+    plain = client.get("/plain")
+    assert plain.headers["X-Sendfile"] == str(tmp_path / "a.txt")
+    assert plain.get_data() == b""
+    for name in ("etag", "fixed", "bytes"):  # Flask's send_file answers these: so do we
+        answer = client.get(f"/{name}")
+        assert answer.status_code == 200
+        assert answer.get_data() == b"hello"
+        assert "X-Sendfile" not in answer.headers
+    mounted = client.get("/mount")  # the mount's own offload wins
+    assert mounted.headers["X-Accel-Redirect"] == "/_media/a.txt"
+    assert "X-Sendfile" not in mounted.headers

@@ -106,6 +106,8 @@ def test_bind_root_fills_only_a_missing_local_root() -> None:
         (lambda: XAccelRedirect(remote="/_r?x=1"), "'\\?'"),
         (lambda: XAccelRedirect("/_f/", root="s3://bucket"), "is a URL"),
         (lambda: XAccelRedirect(remote="/_r", expires=0), "expires"),
+        (lambda: XAccelRedirect(remote="/_r", expires=10**8), "expires"),
+        (lambda: XAccelRedirect("/_fïles/"), "ASCII"),
         (lambda: XSendfile(location="/mnt"), "root="),
         (lambda: XSendfile(root="/srv", location="mnt"), "absolute"),
         (lambda: XSendfile(header="X-Accel-Redirect"), "X-Sendfile"),
@@ -245,15 +247,36 @@ async def test_a_mount_offloads_its_files_unless_the_call_says_otherwise(
 async def test_what_an_offload_does_not_cover_is_sent_by_the_app(
     registry: StorageRegistry, root: Path
 ) -> None:
-    offload = XAccelRedirect("/_files/", root=str(root))
+    offload = XAccelRedirect("/_files/", root=str(root), remote="/_r")
     with fsspec.open("memory://offload/a.txt", "wb") as handle:
         handle.write(CONTENT)
-    for source in (root.parent / "outside.txt", io.BytesIO(CONTENT), "memory://offload/a.txt"):
+    # A file outside the root; a storage that cannot presign.
+    for source in (root.parent / "outside.txt", "memory://offload/a.txt"):
         async with client(registry, source, offload=offload) as app:
             response = await app.get("/file")
         assert response.status_code == 200
         assert response.content == CONTENT
         assert "x-accel-redirect" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("source", "offload", "message"),
+    [
+        ("bytesio", NGINX, "only the app"),
+        ("local", XAccelRedirect(remote="/_r"), "needs location="),
+        ("memory://a.txt", XSendfile(), "XAccelRedirect\\(remote="),
+        ("memory://a.txt", XAccelRedirect("/_files/", root="/srv"), "XAccelRedirect\\(remote="),
+    ],
+)
+def test_an_offload_that_can_never_apply_fails_when_built(
+    root: Path, source: str, offload: XAccelRedirect | XSendfile, message: str
+) -> None:
+    chosen: Any = {"bytesio": io.BytesIO(CONTENT), "local": root / "a.txt"}.get(source, source)
+    with pytest.raises(ValueError, match=message):
+        send_file(chosen, offload=offload)
+    if source == "local":
+        with pytest.raises(ValueError, match=message):
+            StorageFiles(root, offload=offload)
 
 
 async def test_a_missing_file_is_still_the_apps_404(registry: StorageRegistry, root: Path) -> None:
@@ -333,7 +356,7 @@ async def test_an_object_is_proxied_by_nginx_from_a_presigned_url(
     assert query["response-content-disposition"] == ['attachment; filename="q3.csv"']
     assert query["response-content-type"] == ["text/csv; charset=utf-8"]
     assert query["X-Amz-Expires"] == ["30"]
-    fetched = httpx.get(url)  # what nginx gets
+    fetched = httpx.get(url, trust_env=False)  # what nginx gets
     assert fetched.content == CONTENT
     assert fetched.headers["content-disposition"] == 'attachment; filename="q3.csv"'
     # A URL presigned for GET does not validate for HEAD: the app answers it itself.
@@ -363,3 +386,22 @@ async def test_redirect_wins_over_the_reproxy_for_objects(
 def test_the_local_root_is_abspathed(tmp_path: Path) -> None:
     relative = os.path.relpath(tmp_path)
     assert XAccelRedirect("/_f/", root=relative).root == str(tmp_path)
+
+
+@pytest.mark.s3
+async def test_the_callers_disposition_travels_in_the_presigned_url_only(
+    registry: StorageRegistry, s3_client: Any, bucket: str, moto_endpoint: str
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="q3.csv", Body=CONTENT)
+    caller = "attachment; filename=caller.txt"
+    async with client(
+        registry,
+        f"s3://{bucket}/q3.csv",
+        offload=XAccelRedirect(remote="/_reproxy"),
+        storage_options={"endpoint_url": moto_endpoint},
+        headers={"Content-Disposition": caller},
+    ) as app:
+        response = await app.get("/file")
+    assert "content-disposition" not in response.headers  # nginx would send two
+    query = parse_qs(urlsplit(response.headers["x-reproxy-url"]).query)
+    assert query["response-content-disposition"] == [caller]

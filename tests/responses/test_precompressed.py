@@ -130,15 +130,56 @@ async def test_without_a_sibling_the_file_is_served_and_still_varies(
     assert asked.headers["content-type"] == "application/gzip"
 
 
-async def test_a_sibling_alone_is_served_as_gzip_static_does(
+async def test_a_sibling_without_its_file_is_not_served(
     root: Path, registry: StorageRegistry
 ) -> None:
+    # An uploaded evil.html.gz alone must not become an HTML page at /evil.html.
+    (root / "evil.html.gz").write_bytes(gzip.compress(b"<script>alert(1)</script>"))
     async with files(root, registry) as app:
-        accepted, raw = await fetch(app, "/only.txt", **{"accept-encoding": "gzip"})
-        refused, _ = await fetch(app, "/only.txt", **{"accept-encoding": "identity"})
+        for path in ("/only.txt", "/evil.html"):
+            for accept in ("gzip", "identity"):
+                response, _ = await fetch(app, path, **{"accept-encoding": accept})
+                assert response.status_code == 404
+
+
+async def test_a_sibling_older_than_its_file_is_stale(root: Path, registry: StorageRegistry) -> None:
+    import os
+
+    stat = (root / "report.csv").stat()
+    os.utime(root / "report.csv.gz", ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    async with files(root, registry) as app:
+        response, raw = await fetch(app, "/report.csv", **{"accept-encoding": "gzip"})
+    assert raw == ORIGINAL
+    assert "content-encoding" not in response.headers
+
+
+async def test_an_if_range_date_never_splices_two_encodings(
+    root: Path, registry: StorageRegistry
+) -> None:
+    import os
+
+    # gzip -k keeps the file's modification time: a date cannot tell the two apart.
+    stat = (root / "report.csv").stat()
+    os.utime(root / "report.csv.gz", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    async with files(root, registry) as app:
+        first, _ = await fetch(app, "/report.csv", range="bytes=0-4")
+        modified = first.headers["last-modified"]
+        resumed, raw = await fetch(
+            app,
+            "/report.csv",
+            **{"accept-encoding": "gzip", "range": "bytes=5-", "if-range": modified},
+        )
+        etag, _ = await fetch(app, "/report.csv", **{"accept-encoding": "gzip"})
+        by_tag, part = await fetch(
+            app,
+            "/report.csv",
+            **{"accept-encoding": "gzip", "range": "bytes=5-", "if-range": etag.headers["etag"]},
+        )
+    assert first.status_code == 206
+    assert resumed.status_code == 200  # the whole gzip file, not its bytes 5- after identity's
     assert raw == GZIPPED
-    assert accepted.headers["content-type"] == "text/plain; charset=utf-8"
-    assert refused.status_code == 404
+    assert by_tag.status_code == 206
+    assert part == GZIPPED[5:]
 
 
 async def test_off_by_default_for_send_file(root: Path, registry: StorageRegistry) -> None:
@@ -160,12 +201,14 @@ async def test_the_callers_vary_is_kept(root: Path, registry: StorageRegistry) -
 
 
 @pytest.mark.s3
-async def test_siblings_in_a_bucket(
+async def test_siblings_in_a_bucket_keep_the_files_stored_type(
     registry: StorageRegistry, s3_client: Any, bucket: str, moto_endpoint: str
 ) -> None:
-    s3_client.put_object(Bucket=bucket, Key="site/report.csv", Body=ORIGINAL)
     s3_client.put_object(
-        Bucket=bucket, Key="site/report.csv.gz", Body=GZIPPED, ContentType="application/gzip"
+        Bucket=bucket, Key="site/data", Body=ORIGINAL, ContentType="application/json"
+    )
+    s3_client.put_object(
+        Bucket=bucket, Key="site/data.gz", Body=GZIPPED, ContentType="application/gzip"
     )
     app_files = StorageFiles(
         f"s3://{bucket}/site",
@@ -174,11 +217,13 @@ async def test_siblings_in_a_bucket(
         precompressed=True,
     )
     async with asgi_client(app_files) as app:
-        response, raw = await fetch(app, "/report.csv", **{"accept-encoding": "br, gzip"})
+        response, raw = await fetch(app, "/data", **{"accept-encoding": "br, gzip"})
+        plain, _ = await fetch(app, "/data")
     assert raw == GZIPPED
     assert response.headers["content-encoding"] == "gzip"
-    # The type stored for the sibling is the encoding's; the answer's is the file's.
-    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    # The type stored with the sibling is the encoding's; the answer's is the file's.
+    assert response.headers["content-type"] == plain.headers["content-type"]
+    assert plain.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize(
