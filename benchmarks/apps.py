@@ -1,14 +1,19 @@
 """The contender ASGI apps, built from the environment by factories the servers import.
 
 - ``sendfs_app``: a Lilya app serving with :func:`sendfs.send_file`;
-- ``starlette_app``: Starlette's ``FileResponse``;
-- ``lilya_app``: Lilya's own ``FileResponse``.
+- ``starlette_app``: what a user writes without sendfs: Starlette's ``FileResponse``, and for
+  S3 a hand-written relay (``StreamingResponse`` over aiobotocore ``get_object`` +
+  ``Body.iter_chunks(1 MiB)``, one client made at startup);
+- ``lilya_app``: Lilya's own ``FileResponse`` (a reference);
+- ``sendfs_offload_app``: ``send_file(path, offload=XAccelRedirect("/_files/", root=ROOT))``
+  for nginx in front, wrapped in :class:`BodyBytes`.
 
 Every app has ``/ping`` (a tiny text), ``/big`` and ``/small`` (the local files named by
-``SENDFS_BENCH_BIG`` and ``SENDFS_BENCH_SMALL``). The sendfs app also serves ``/s3`` (the object
-``SENDFS_BENCH_S3``, endpoint and credentials from the ``AWS_*`` variables) and, when
-``SENDFS_BENCH_S3_STATS=1``, ``/_stats``: botocore event hooks count the S3 requests by
-operation and the bytes GetObject announced (``POST /_stats`` resets them).
+``SENDFS_BENCH_BIG`` and ``SENDFS_BENCH_SMALL``). With ``SENDFS_BENCH_S3`` set, the sendfs and
+Starlette apps also serve ``/s3`` (that object; endpoint and credentials from the ``AWS_*``
+variables); with ``SENDFS_BENCH_S3_STATS=1`` the sendfs app has ``/_stats``: botocore event
+hooks count the S3 requests by operation and the bytes GetObject announced (``POST /_stats``
+resets them).
 
 In-memory exports: ``sendfs_bytesio_app`` and ``starlette_bytesio_app`` build one ``bytes`` of
 ``SENDFS_BENCH_BYTESIO_SIZE`` bytes at startup and serve a new ``io.BytesIO`` over it at
@@ -19,9 +24,11 @@ In-memory exports: ``sendfs_bytesio_app`` and ``starlette_bytesio_app`` build on
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -37,18 +44,27 @@ from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 import sendfs
+from benchmarks.data import RELAY_CHUNK, s3_location
 
 __all__ = [
+    "BodyBytes",
     "S3Stats",
     "lilya_app",
     "sendfs_app",
     "sendfs_bytesio_app",
+    "sendfs_offload_app",
     "starlette_app",
     "starlette_bytesio_app",
 ]
 
 #: The chunk the Starlette export reads: sendfs's default, so both copy the same amounts.
 EXPORT_CHUNK = 256 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _env(name: str) -> str:
@@ -140,8 +156,39 @@ def sendfs_app() -> Lilya:
     )
 
 
+def _starlette_relay() -> tuple[list[Route], Callable[[Starlette], Any] | None]:
+    """``/s3`` as users write it without sendfs, and the lifespan that holds its client."""
+    url = os.environ.get("SENDFS_BENCH_S3")
+    if not url:
+        return [], None
+    from aiobotocore.session import AioSession
+
+    bucket, key = s3_location(url)
+    clients: list[Any] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AioSession().create_client("s3") as client:
+            clients.append(client)
+            yield
+
+    async def relay(request: StarletteRequest) -> StreamingResponse:
+        answer = await clients[0].get_object(Bucket=bucket, Key=key)
+        body = answer["Body"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with body:
+                async for chunk in body.iter_chunks(RELAY_CHUNK):
+                    yield chunk
+
+        headers = {"Content-Length": str(answer["ContentLength"])}
+        return StreamingResponse(chunks(), media_type=answer["ContentType"], headers=headers)
+
+    return [Route("/s3", relay, methods=["GET"])], lifespan
+
+
 def starlette_app() -> Starlette:
-    """Starlette's ``FileResponse`` (64 KiB chunks; ``pathsend`` under granian)."""
+    """Starlette's ``FileResponse`` (64 KiB chunks; ``pathsend`` under granian), the S3 relay."""
     big, small = _env("SENDFS_BENCH_BIG"), _env("SENDFS_BENCH_SMALL")
 
     async def ping(request: StarletteRequest) -> PlainTextResponse:
@@ -153,12 +200,15 @@ def starlette_app() -> Starlette:
     async def small_file(request: StarletteRequest) -> StarletteFileResponse:
         return StarletteFileResponse(small)
 
+    relay_routes, lifespan = _starlette_relay()
     return Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/big", big_file, methods=["GET"]),
             Route("/small", small_file, methods=["GET"]),
-        ]
+            *relay_routes,
+        ],
+        lifespan=lifespan,
     )
 
 
@@ -230,3 +280,70 @@ def starlette_bytesio_app() -> Starlette:
     return Starlette(
         routes=[Route("/ping", ping, methods=["GET"]), Route("/export", export, methods=["GET"])]
     )
+
+
+class BodyBytes:
+    """ASGI middleware: the body bytes the app hands to the server, for the offload section.
+
+    Every response but ``/ping``'s is counted: the bytes of its ``http.response.body``
+    messages, and the type of any other message (``http.response.pathsend`` and the like
+    would carry a body this count cannot see). ``GET /_body_bytes`` answers
+    ``{"body_bytes": n, "other": {type: count}}``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.body_bytes = 0
+        self.other: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/ping":
+            await self.app(scope, receive, send)
+        elif scope["path"] == "/_body_bytes":
+            await self._report(send)
+        else:
+            await self.app(scope, receive, self._counting(send))
+
+    def _counting(self, send: Send) -> Send:
+        async def counting(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.body":
+                self.body_bytes += len(message.get("body", b""))
+            elif kind != "http.response.start":
+                self.other[kind] += 1
+            await send(message)
+
+        return counting
+
+    async def _report(self, send: Send) -> None:
+        body = json.dumps({"body_bytes": self.body_bytes, "other": dict(self.other)}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def sendfs_offload_app() -> BodyBytes:
+    """``send_file(path, offload=XAccelRedirect("/_files/", root=ROOT))`` for nginx in front.
+
+    ROOT is the directory of the benchmark files; nginx maps ``/_files/`` to it.
+    """
+    big, small = _env("SENDFS_BENCH_BIG"), _env("SENDFS_BENCH_SMALL")
+    offload = sendfs.XAccelRedirect("/_files/", root=os.path.dirname(big))
+
+    async def ping() -> PlainText:
+        return PlainText("ok")
+
+    async def big_file() -> sendfs.FileResponse:
+        return sendfs.send_file(big, offload=offload)
+
+    async def small_file() -> sendfs.FileResponse:
+        return sendfs.send_file(small, offload=offload)
+
+    app = Lilya(
+        routes=[
+            Path("/ping", ping, methods=["GET"]),
+            Path("/big", big_file, methods=["GET"]),
+            Path("/small", small_file, methods=["GET"]),
+        ]
+    )
+    return BodyBytes(app)

@@ -1,4 +1,4 @@
-"""The files the benchmarks serve, created once in a cache directory and reused.
+"""The files the benchmarks serve, created once in a cache directory and reused; S3 helpers.
 
 The big file is random-ish (a 16 MiB block of ``os.urandom`` repeated), so no layer can cheat
 with holes or compression; the small one is 4 KiB of random bytes. The directory is
@@ -11,10 +11,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["MIB", "DataFiles", "data_dir", "ensure_files"]
+__all__ = ["MIB", "RELAY_CHUNK", "DataFiles", "data_dir", "ensure_files", "s3_location"]
 
 MIB = 1024 * 1024
+#: The chunk of the hand-written S3 relays (``Body.iter_chunks``).
+RELAY_CHUNK = MIB
 BLOCK = 16 * MIB
 SMALL_SIZE = 4096
 
@@ -66,3 +69,9 @@ def read_prefix(path: Path, size: int) -> bytes:
     """The first ``size`` bytes of ``path`` (the S3 object is a prefix of the big file)."""
     with path.open("rb") as source:
         return source.read(size)
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """The bucket and the key of ``s3://bucket/key``."""
+    parts = urlsplit(url)
+    return parts.netloc, parts.path.lstrip("/")

@@ -1,4 +1,5 @@
-"""Client-side measurements: curl downloads (one, many, or a steady load) and the RSS sampler.
+"""Client-side measurements: curl downloads (metered: with the server's CPU), a steady load of
+downloads, and the RSS sampler.
 
 Every process started here is stopped by its PID before the function returns, also on errors
 and Ctrl-C.
@@ -8,24 +9,31 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpu import cpu_seconds, cpu_snapshot
+from benchmarks.rounds import Sample
+
 __all__ = [
+    "CPU_PER_GIB",
+    "GIB",
+    "MB_PER_S",
     "CurlLoad",
     "Download",
-    "Growth",
     "RssSampler",
-    "curl_concurrent",
     "curl_download",
-    "rss_growth",
+    "metered_download",
     "rss_kib",
 ]
 
+GIB = 1024 * 1024 * 1024
+#: The figures of a metered download.
+MB_PER_S = "MB/s"
+CPU_PER_GIB = "CPU s/GiB"
 CURL_FORMAT = "%{http_code} %{size_download} %{time_total}"
 CURL_TIMEOUT = 300.0
 
@@ -79,20 +87,17 @@ def _kill_all(processes: Sequence[subprocess.Popen[Any]]) -> None:
             process.wait(timeout=5)
 
 
-def curl_concurrent(url: str, count: int, expected: int) -> tuple[float, list[Download]]:
-    """``count`` curl downloads at once; the wall time and each download."""
-    processes: list[subprocess.Popen[str]] = []
-    try:
-        started = time.perf_counter()
-        processes.extend(
-            subprocess.Popen(_curl_command(url), stdout=subprocess.PIPE, text=True)
-            for _ in range(count)
-        )
-        outputs = [process.communicate(timeout=CURL_TIMEOUT)[0] for process in processes]
-        wall = time.perf_counter() - started
-    finally:
-        _kill_all(processes)
-    return wall, [_parse(output, url, expected) for output in outputs]
+def metered_download(
+    pid: int, url: str, expected: int | None = None, headers: Sequence[str] = ()
+) -> Sample:
+    """One curl download: MB/s, and the CPU the server tree of ``pid`` used per GiB sent.
+
+    The server's CPU is read just before curl starts and just after it got the last byte.
+    """
+    before = cpu_snapshot(pid)
+    done = curl_download(url, expected, headers)
+    cpu = cpu_seconds(before, cpu_snapshot(pid))
+    return {MB_PER_S: done.mb_per_s, CPU_PER_GIB: cpu * GIB / done.size}
 
 
 class CurlLoad:
@@ -162,33 +167,3 @@ class RssSampler:
             self._thread.join()
             with suppress(OSError, RuntimeError):
                 self.peak_kib = max(self.peak_kib, rss_kib(self._pid))
-
-
-@dataclass(frozen=True)
-class Growth:
-    """How much a process's RSS grew over its idle level during a load."""
-
-    idle_kib: int
-    peak_kib: int
-    detail: str
-
-    @property
-    def mib(self) -> float:
-        return (self.peak_kib - self.idle_kib) / 1024
-
-    def show(self) -> str:
-        return (
-            f"{self.mib:.1f} MiB (idle {self.idle_kib / 1024:.1f}, peak {self.peak_kib / 1024:.1f}"
-            f" MiB; {self.detail})"
-        )
-
-
-def rss_growth(pid: int, warm_up: Callable[[], object], load: Callable[[], str]) -> Growth:
-    """Warm up, take the idle RSS, run ``load`` while sampling every 50 ms."""
-    warm_up()
-    time.sleep(0.5)
-    idle = rss_kib(pid)
-    sampler = RssSampler(pid)
-    with sampler.running():
-        detail = load()
-    return Growth(idle, sampler.peak_kib, detail)

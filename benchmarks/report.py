@@ -7,17 +7,54 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from benchmarks.servers import nginx_binary
 
-__all__ = ["Row", "environment", "load_average", "markdown", "text_table", "verdict"]
+__all__ = [
+    "SECTION_NAMES",
+    "Row",
+    "environment",
+    "load_average",
+    "markdown",
+    "text_table",
+    "verdict",
+]
 
-PACKAGES = ("sendfs", "starlette", "lilya", "uvicorn", "granian", "s3fs", "aiobotocore", "moto")
-HEADER = ("#", "measure", "result", "target", "verdict")
+#: The sections ``--only`` picks from, in table order.
+SECTION_NAMES = (
+    "local",
+    "s3",
+    "bytesio",
+    "small",
+    "flask",
+    "django",
+    "offload",
+    "import",
+    "load",
+    "requests",
+)
+
+PACKAGES = (
+    "sendfs",
+    "starlette",
+    "lilya",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "granian",
+    "gunicorn",
+    "flask",
+    "django",
+    "s3fs",
+    "aiobotocore",
+    "boto3",
+    "moto",
+)
+HEADER = ("#", "measure", "result", "server CPU", "target", "verdict")
 
 
 @dataclass(frozen=True)
@@ -27,15 +64,20 @@ class Row:
     section: str
     measure: str
     result: str
+    cpu: str = ""
     target: str = ""
     verdict: str = ""
 
-    def cells(self) -> tuple[str, str, str, str, str]:
-        return (self.section, self.measure, self.result, self.target, self.verdict)
+    def cells(self) -> tuple[str, str, str, str, str, str]:
+        return (self.section, self.measure, self.result, self.cpu, self.target, self.verdict)
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+def verdict(checks: bool | Mapping[str, bool]) -> str:
+    """PASS, or MISS; with named checks, MISS says which failed (``MISS (CPU)``)."""
+    if isinstance(checks, bool):
+        return "PASS" if checks else "MISS"
+    missed = [name for name, ok in checks.items() if not ok]
+    return f"MISS ({', '.join(missed)})" if missed else "PASS"
 
 
 def text_table(rows: Sequence[Row]) -> str:
@@ -126,18 +168,23 @@ def markdown(rows: Sequence[Row], env: dict[str, str], settings: str, notes: Seq
     return f"""# Benchmarks
 
 Written by `nox -s bench` (`python -m benchmarks.run`); do not edit by hand. Every figure comes
-from one run on one machine, the contenders alternated round by round; throughputs are medians
-(min-max in brackets), MB = 10^6 bytes, and a ratio is the median of the per-round ratios
-(contenders of a round run back to back, so what drifts between rounds cancels out). Targets
-are those of issue 5. Timings are never asserted by the tests: this page is the record.
+from one run on one machine. Each target compares sendfs with what a user would otherwise run,
+on the same server (the same program and options, one process per contender), in the same run:
+the contenders are alternated round by round, each figure is the median of the rounds (min-max
+in brackets), and a ratio is the median of the per-round ratios (contenders of a round run back
+to back, so what drifts between rounds cancels out). MB = 10^6 bytes. "server CPU" is the user
++ sys time of the server's whole process tree (workers included) during each download, per GiB
+sent (per request, or per download, where so labelled). Targets are those of issue 17; rows
+marked "(issue 5)" keep that issue's. nginx figures are a reference, without a target. Timings
+are never asserted by the tests: this page is the record.
 
-Run it again with `nox -s bench` (about 3 minutes with the default 5 rounds on the machine
-below; needs curl, and uses
-nginx and wrk when installed: the session installs them with apt-get when it runs as root).
-`nox -s bench -- --quick` is a one-minute smoke run that writes no report unless given
-`--output PATH`; `-- --only local,s3,memory,requests,ping,small,import,bytesio` picks sections and
-`-- --rounds N` sets the rounds. The test files are kept in `$SENDFS_BENCH_DATA` (default
-`<tmp>/sendfs-bench`) between runs.
+Run it again with `nox -s bench` (about 12 minutes with the default 7 rounds on the machine
+below; needs curl, and uses nginx and wrk when installed: the session installs them with
+apt-get when it runs as root). `nox -s bench -- --quick` is a smoke run that writes no report
+unless given `--output PATH`; `-- --rounds N` sets the rounds and `-- --only SECTIONS` picks
+sections among
+`{",".join(SECTION_NAMES)}`.
+The test files are kept in `$SENDFS_BENCH_DATA` (default `<tmp>/sendfs-bench`) between runs.
 
 ## Environment
 

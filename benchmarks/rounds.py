@@ -1,4 +1,10 @@
-"""Settings of a run, contenders alternated round by round, and medians."""
+"""Settings of a run, contenders alternated round by round, and medians.
+
+A contender is a callable that measures once and returns a :data:`Sample`: named figures
+(``{"MB/s": 1034.2, "CPU s/GiB": 0.41}``). :func:`alternate` calls every contender once per
+round, starting each round one contender further, and gives each figure of each contender a
+:class:`Summary` of its rounds.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,14 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Settings", "Summary", "alternate"]
+__all__ = ["Results", "Sample", "Settings", "Summary", "alternate"]
 
 MIB = 1024 * 1024
+
+#: One measurement of one contender: figure name -> value.
+Sample = dict[str, float]
+#: Every contender's figures over the rounds: contender -> figure name -> summary.
+Results = dict[str, dict[str, "Summary"]]
 
 
 @dataclass(frozen=True)
@@ -22,7 +33,10 @@ class Settings:
     ping_count: int
     bytesio_size: int = 200 * MIB
     concurrency: int = 8
-    import_runs: int = 7
+    #: Fresh interpreters per contender of the import comparison.
+    import_rounds: int = 21
+    #: Downloads behind one figure of the offload section (its CPU is a few ms each).
+    offload_downloads: int = 8
     quick: bool = False
 
     def describe(self) -> str:
@@ -30,8 +44,9 @@ class Settings:
         return (
             f"{kind} run: {self.rounds} rounds, local file {self.big_size // MIB} MiB, "
             f"S3 object {self.s3_size // MIB} MiB, BytesIO {self.bytesio_size // MIB} MiB, "
-            f"{self.concurrency} concurrent downloads, "
-            f"{self.ping_count} pings, small-file runs of {self.small_seconds:g} s"
+            f"{self.concurrency} concurrent downloads, {self.ping_count} pings, small-file runs"
+            f" of {self.small_seconds:g} s, {self.offload_downloads} downloads per offload"
+            f" figure, {self.import_rounds} interpreters per import figure"
         )
 
 
@@ -62,20 +77,34 @@ class Summary:
         return statistics.median(pairs) if pairs else float("nan")
 
 
+def _show(sample: Sample) -> str:
+    return ", ".join(f"{value:.2f} {name}" for name, value in sample.items())
+
+
 def alternate(
-    contenders: Mapping[str, Callable[[], float]],
+    contenders: Mapping[str, Callable[[], Sample]],
     rounds: int,
     progress: Callable[[str], None] = lambda _: None,
-) -> dict[str, Summary]:
-    """One warm-up call per contender, then ``rounds`` rounds; the start rotates every round."""
+    *,
+    warm_up: bool = True,
+) -> Results:
+    """``rounds`` rounds of every contender; the start rotates every round.
+
+    With ``warm_up``, every contender is called once first and that call is not kept (the
+    contenders that start a fresh server each time warm it up themselves).
+    """
     names: Sequence[str] = list(contenders)
-    for name in names:
-        progress(f"warm-up {name}: {contenders[name]():.1f}")
-    results: dict[str, list[float]] = {name: [] for name in names}
+    if warm_up:
+        for name in names:
+            progress(f"warm-up {name}: {_show(contenders[name]())}")
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
     for index in range(rounds):
         shift = index % len(names)
         for name in [*names[shift:], *names[:shift]]:
-            value = contenders[name]()
-            results[name].append(value)
-            progress(f"round {index + 1}/{rounds} {name}: {value:.1f}")
-    return {name: Summary(tuple(values)) for name, values in results.items()}
+            sample = contenders[name]()
+            samples[name].append(sample)
+            progress(f"round {index + 1}/{rounds} {name}: {_show(sample)}")
+    return {
+        name: {figure: Summary(tuple(sample[figure] for sample in kept)) for figure in kept[0]}
+        for name, kept in samples.items()
+    }

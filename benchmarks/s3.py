@@ -1,7 +1,10 @@
-"""S3 sections: 2 (throughput vs raw aiobotocore), 3 (RSS, S3 part), 4 (requests per response).
+"""S3 sections: 2 (sendfs vs the hand-written relay), the S3 half of 9 (RSS and ``/ping``
+under concurrent downloads, issue 5's targets), 10 (S3 requests per response, issue 5's).
 
-The object lives on a moto server in a process of its own; every client (the sendfs server,
-the raw reader, boto3 here) reaches it through ``AWS_ENDPOINT_URL`` with fake credentials.
+The object lives on a moto server in a process of its own; every client (the servers, boto3
+here) reaches it through ``AWS_ENDPOINT_URL`` with fake credentials. The relay is what a user
+writes without sendfs: Starlette's ``StreamingResponse`` over aiobotocore ``get_object`` +
+``Body.iter_chunks(1 MiB)`` (``benchmarks.apps.starlette_app``), under the same uvicorn.
 """
 
 from __future__ import annotations
@@ -10,20 +13,19 @@ import http.client
 import json
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.data import MIB, DataFiles, read_prefix
-from benchmarks.local import concurrent_load
-from benchmarks.measure import curl_download, rss_growth
+from benchmarks.local import cpu_cell, metered, speed_cell
+from benchmarks.measure import CPU_PER_GIB, MB_PER_S, curl_download
 from benchmarks.report import Row, verdict
-from benchmarks.rounds import Settings, alternate
+from benchmarks.rounds import Sample, Settings, alternate
 from benchmarks.servers import Server, Servers
+from benchmarks.underload import describe_load, fresh_uvicorn, load_rows, under_load
 
-__all__ = ["S3Object", "prepare_s3", "rss_s3", "s3_requests", "s3_throughput"]
+__all__ = ["S3Object", "prepare_s3", "s3_load", "s3_requests", "s3_throughput"]
 
 Progress = Callable[[str], None]
 
@@ -34,7 +36,17 @@ FAKE_AWS_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-RAW_TIMEOUT = 300.0
+SENDFS = "uvicorn: sendfs send_file"
+RELAY = (
+    "uvicorn: hand-written relay (Starlette StreamingResponse over aiobotocore get_object +"
+    " Body.iter_chunks(1 MiB))"
+)
+MOTO = "curl straight from moto (reference)"
+#: sendfs against the relay: MB/s at least, CPU at most, these ratios.
+SPEEDUP, CPU_RATIO = 1.0, 1.0
+#: Issue 5's RSS target for S3 downloads.
+RSS_TARGET = 64.0
+SECTION_REQUESTS = "10 S3 requests"
 
 
 @dataclass(frozen=True)
@@ -73,77 +85,66 @@ def prepare_s3(servers: Servers, files: DataFiles, settings: Settings) -> S3Obje
     return s3_object
 
 
-def _raw_reader(s3_object: S3Object) -> Callable[[], float]:
-    def read() -> float:
-        command = [sys.executable, "-m", "benchmarks.s3_raw", s3_object.bucket, s3_object.key]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=RAW_TIMEOUT, check=True
-        )
-        result = json.loads(done.stdout)
-        if result["bytes"] != s3_object.size:
-            raise RuntimeError(f"raw reader got {result['bytes']} bytes of {s3_object.size}")
-        return float(result["bytes"]) / float(result["seconds"]) / 1e6
-
-    return read
+def _from_moto(s3_object: S3Object) -> Callable[[], Sample]:
+    return lambda: {MB_PER_S: curl_download(s3_object.presigned, s3_object.size).mb_per_s}
 
 
 def s3_throughput(
     servers: Servers, s3_object: S3Object, settings: Settings, progress: Progress
 ) -> list[Row]:
-    """2. sendfs streaming the object to curl vs raw aiobotocore vs curl straight from moto."""
+    """2. sendfs vs the hand-written relay under the same uvicorn, and curl straight from moto."""
     size = s3_object.size
-    server = servers.uvicorn("sendfs_app", name="uvicorn-sendfs-s3")
+    started = [
+        servers.uvicorn("sendfs_app", name="uvicorn-sendfs-s3"),
+        servers.uvicorn("starlette_app", name="uvicorn-relay-s3"),
+    ]
     try:
         contenders = {
-            "sendfs send_file (uvicorn) to curl": lambda: (
-                curl_download(server.url + "/s3", size).mb_per_s
-            ),
-            "raw aiobotocore get_object + iter_chunks(1 MiB)": _raw_reader(s3_object),
-            "curl straight from moto (reference)": lambda: (
-                curl_download(s3_object.presigned, size).mb_per_s
-            ),
+            SENDFS: metered(started[0], "/s3", size),
+            RELAY: metered(started[1], "/s3", size),
+            MOTO: _from_moto(s3_object),
         }
         results = alternate(contenders, settings.rounds, progress)
     finally:
-        servers.stop(server)
+        for server in started:
+            servers.stop(server)
     section = f"2 S3 {size // MIB} MiB"
-    names = list(results)
-    sendfs, raw = results[names[0]], results[names[1]]
-    ratio = sendfs.ratio(raw)
+    sendfs, relay = results[SENDFS], results[RELAY]
+    speedup = sendfs[MB_PER_S].ratio(relay[MB_PER_S])
+    cpu_ratio = sendfs[CPU_PER_GIB].ratio(relay[CPU_PER_GIB])
     return [
         Row(
             section,
-            names[0],
-            f"{sendfs.show('MB/s')}, {ratio:.2f}x raw",
-            ">= 0.9x raw aiobotocore",
-            verdict(ratio >= 0.9),
+            SENDFS,
+            speed_cell(sendfs[MB_PER_S], relay[MB_PER_S], "relay"),
+            cpu_cell(sendfs[CPU_PER_GIB], relay[CPU_PER_GIB], "relay"),
+            f">= {SPEEDUP:g}x relay MB/s; CPU <= {CPU_RATIO:g}x relay's",
+            verdict({"MB/s": speedup >= SPEEDUP, "CPU": cpu_ratio <= CPU_RATIO}),
         ),
-        *(Row(section, name, results[name].show("MB/s")) for name in names[1:]),
+        Row(section, RELAY, speed_cell(relay[MB_PER_S]), cpu_cell(relay[CPU_PER_GIB])),
+        Row(section, MOTO, speed_cell(results[MOTO][MB_PER_S])),
     ]
 
 
-def rss_s3(
+def s3_load(
     servers: Servers, s3_object: S3Object, settings: Settings, progress: Progress
 ) -> list[Row]:
-    """3 (S3). Peak RSS growth of a fresh sendfs server during concurrent S3 downloads."""
-    server = servers.uvicorn("sendfs_app", name="uvicorn-sendfs-rss-s3")
-    try:
-        url, size, count = server.url + "/s3", s3_object.size, settings.concurrency
-        growth = rss_growth(
-            server.pid, lambda: curl_download(url, size), concurrent_load(url, count, size)
-        )
-    finally:
-        servers.stop(server)
-    progress(f"RSS S3: {growth.show()}")
-    return [
-        Row(
-            "3 memory",
-            f"RSS growth, {count} x {size // MIB} MiB S3 (uvicorn, sendfs)",
-            growth.show(),
-            "< 64 MiB",
-            verdict(growth.mib < 64),
-        )
-    ]
+    """9 (S3). RSS growth and ``/ping`` p99 of fresh servers under concurrent S3 downloads."""
+    size = s3_object.size
+    contenders = {
+        SENDFS: under_load(servers, fresh_uvicorn(servers, "sendfs_app"), "/s3", size, settings),
+        RELAY: under_load(servers, fresh_uvicorn(servers, "starlette_app"), "/s3", size, settings),
+    }
+    results = alternate(contenders, settings.rounds, progress, warm_up=False)
+    return load_rows(
+        "9 under load",
+        describe_load(settings, size, "S3"),
+        results,
+        SENDFS,
+        RSS_TARGET,
+        None,
+        " (issue 5)",
+    )
 
 
 def _request(
@@ -211,7 +212,7 @@ def _request_cases(etag: str) -> list[_Case]:
 
 
 def s3_requests(servers: Servers, s3_object: S3Object, progress: Progress) -> list[Row]:
-    """4. S3 requests per response, counted by botocore hooks in the server; 1-byte range bytes."""
+    """10. S3 requests per response, counted by botocore hooks in the server; 1-byte range bytes."""
     servers.env["SENDFS_BENCH_S3_STATS"] = "1"
     try:
         server = servers.uvicorn("sendfs_app", name="uvicorn-sendfs-s3-stats")
@@ -228,22 +229,24 @@ def s3_requests(servers: Servers, s3_object: S3Object, progress: Progress) -> li
             ok = total <= case.limit and status == case.status
             rows.append(
                 Row(
-                    "4 S3 requests",
+                    SECTION_REQUESTS,
                     f"S3 requests per response: {case.label}",
                     result,
-                    f"<= {case.limit}" + (" (stretch: 1)" if case.limit > 1 else ""),
-                    verdict(ok),
+                    target=f"<= {case.limit}"
+                    + (" (stretch: 1)" if case.limit > 1 else "")
+                    + " (issue 5)",
+                    verdict=verdict(ok),
                 )
             )
         status, stats = _counted(server, "GET", {"Range": "bytes=1000-1000"})
         pulled = int(stats["get_bytes"])
         rows.append(
             Row(
-                "4 S3 requests",
+                SECTION_REQUESTS,
                 f"bytes pulled from S3 for a 1-byte range of {s3_object.size // MIB} MiB",
                 f"{pulled} B (HTTP {status})",
-                "< 1 MiB",
-                verdict(pulled < MIB and status == 206),
+                target="< 1 MiB (issue 5)",
+                verdict=verdict(pulled < MIB and status == 206),
             )
         )
     finally:

@@ -1,8 +1,9 @@
-"""Start and stop the servers under test: uvicorn, granian, nginx and moto, on 127.0.0.1.
+"""Start and stop the servers under test on 127.0.0.1: uvicorn, granian, gunicorn, nginx (alone,
+or in front of an app for the offload section) and moto.
 
 Every server runs in its own session (process group), logs to a file in the work directory,
 and is stopped by its PID: SIGTERM and a wait of up to STOP_DEADLINE, then SIGKILL for whatever
-is left of its process group (granian and nginx have worker processes). ``Servers`` stops
+is left of its process group (granian, gunicorn and nginx have worker processes). ``Servers`` stops
 everything it started on exit, also on Ctrl-C.
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["ROOT", "Server", "Servers", "free_port", "nginx_binary"]
+__all__ = ["GUNICORN_WORKER", "ROOT", "Server", "Servers", "free_port", "nginx_binary"]
 
 #: The project root: the servers import ``benchmarks.apps`` from here.
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,8 @@ HOST = "127.0.0.1"
 READY_DEADLINE = 30.0
 STOP_DEADLINE = 5.0
 START_ATTEMPTS = 3
+#: The gunicorn worker of the Flask and Django sections: one process, threads for the clients.
+GUNICORN_WORKER = ("gthread", 1, 4)
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -192,21 +195,59 @@ class Servers:
         ]
         return self.start(name or f"granian-{factory}", command, "/ping", self._python_env())
 
-    def nginx(self, root: Path, probe: str) -> Server | None:
-        """nginx with sendfile serving ``root``; ``None`` when nginx is not installed."""
+    def gunicorn(self, app: str, name: str) -> Server:
+        """gunicorn serving the WSGI app ``benchmarks.wsgi_apps:<app>`` (``"factory()"``).
+
+        :data:`GUNICORN_WORKER`: one gthread worker with 4 threads; sendfile on (the default),
+        no access log.
+        """
+        kind, workers, threads = GUNICORN_WORKER
+        command = [
+            *(sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{{port}}"),
+            *("--worker-class", kind, "--workers", str(workers), "--threads", str(threads)),
+            *("--graceful-timeout", "2", "--log-level", "warning"),
+            f"benchmarks.wsgi_apps:{app}",
+        ]
+        return self.start(name, command, "/ping", self._python_env())
+
+    def _nginx(self, name: str, server_block: str, probe: str) -> Server | None:
         binary = nginx_binary()
         if binary is None:
             return None
-        prefix = self.workdir / "nginx"
+        prefix = self.workdir / name
         prefix.mkdir(exist_ok=True)
-        template = _nginx_config(prefix, root)
+        template = _nginx_config(prefix, server_block)
 
         def write_config(port: int) -> None:
             (prefix / f"nginx-{port}.conf").write_text(template.replace("{port}", str(port)))
 
         command = [binary, "-p", str(prefix), "-c", str(prefix / "nginx-{port}.conf")]
         command += ["-e", str(prefix / "error.log")]
-        return self.start("nginx", command, probe, dict(os.environ), prepare=write_config)
+        return self.start(name, command, probe, dict(os.environ), prepare=write_config)
+
+    def nginx(self, root: Path, probe: str) -> Server | None:
+        """nginx with sendfile serving ``root``; ``None`` when nginx is not installed."""
+        return self._nginx("nginx", f"        root {root};\n", probe)
+
+    def nginx_front(self, app: Server, root: Path, name: str) -> Server | None:
+        """nginx proxying to ``app``, serving ``root`` at the internal location ``/_files/``.
+
+        What an app answers with ``X-Accel-Redirect: /_files/<path>`` is sent by nginx from
+        ``root``. Proxied bodies are not spooled to temporary files
+        (``proxy_max_temp_file_size 0``). ``None`` when nginx is not installed.
+        """
+        block = f"""\
+        location /_files/ {{
+            internal;
+            disable_symlinks on;
+            alias {root}/;
+        }}
+        location / {{
+            proxy_pass {app.url};
+            proxy_max_temp_file_size 0;
+        }}
+"""
+        return self._nginx(name, block, "/ping")
 
     def moto(self) -> Server:
         """moto's ThreadedMotoServer in a process of its own."""
@@ -214,7 +255,8 @@ class Servers:
         return self.start("moto", command, "/moto-api/", self._python_env())
 
 
-def _nginx_config(prefix: Path, root: Path) -> str:
+def _nginx_config(prefix: Path, server_block: str) -> str:
+    """A whole configuration: one worker, sendfile, no access log, ``server_block`` inside."""
     temp = prefix / "temp"
     temp.mkdir(exist_ok=True)
     temps = "\n".join(
@@ -235,7 +277,6 @@ http {{
 {temps}
     server {{
         listen 127.0.0.1:{{port}};
-        root {root};
-    }}
+{server_block}    }}
 }}
 """
