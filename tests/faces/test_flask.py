@@ -1191,9 +1191,7 @@ def test_use_x_sendfile_is_a_default_for_plain_local_answers_only(tmp_path: Path
     views = {
         "plain": lambda: flask_send_file(tmp_path / "a.txt", registry=registry),
         "etag": lambda: flask_send_file(tmp_path / "a.txt", etag="v1", registry=registry),
-        "fixed": lambda: flask_send_file(
-            tmp_path / "a.txt", conditional=False, registry=registry
-        ),
+        "fixed": lambda: flask_send_file(tmp_path / "a.txt", conditional=False, registry=registry),
         "bytes": lambda: flask_send_file(io.BytesIO(b"hello"), registry=registry),
         "mount": lambda: flask_send_file("media://a.txt", registry=registry),
     }

@@ -142,7 +142,9 @@ async def test_a_sibling_without_its_file_is_not_served(
                 assert response.status_code == 404
 
 
-async def test_a_sibling_older_than_its_file_is_stale(root: Path, registry: StorageRegistry) -> None:
+async def test_a_sibling_older_than_its_file_is_stale(
+    root: Path, registry: StorageRegistry
+) -> None:
     import os
 
     stat = (root / "report.csv").stat()
