@@ -82,8 +82,10 @@ NOTES = (
     "Offload: curl -> nginx -> uvicorn; the sendfs app answers send_file(path,"
     " offload=XAccelRedirect('/_files/', root=ROOT)) and nginx sends the file from an internal"
     " alias location (sendfile on). A figure is several downloads in a row (see settings); the"
-    " CPU is the app's (the uvicorn tree's) per download, the big file's against the 4 KiB"
-    " file's in the same rounds. Starlette's FileResponse behind the same nginx configuration"
+    " CPU is the app's (the uvicorn tree's) per download beyond what it spends idle over as"
+    " long (measured in a pause right after each figure: uvicorn's loop ticks ten times a"
+    " second), the big file's against the 4 KiB file's in the same rounds. Starlette's"
+    " FileResponse behind the same nginx configuration"
     " (proxy_pass, proxy_max_temp_file_size 0) is what users run without offload. An ASGI"
     " middleware in the sendfs app counts the body bytes the app hands to uvicorn over every"
     " offloaded download of the run, warm-ups included.",
