@@ -23,8 +23,6 @@ import stat
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio.to_thread
-
 from ..exceptions import (
     BackendError,
     SourceChanged,
@@ -33,6 +31,7 @@ from ..exceptions import (
     SourceNotFound,
     UnsafePath,
 )
+from . import threads
 from .base import DirEntry, FileInfo, ReadHint, ResourceBase
 from .confined import open_beneath, relative_to_root, stat_beneath
 from .metadata import derived_etag, to_utc_datetime
@@ -231,7 +230,7 @@ class LocalResource(ResourceBase):
             want = min(chunk_size, end - offset)
             last = offset + want >= end
             try:
-                data, stamp = await anyio.to_thread.run_sync(_read_chunk, fd, want, offset, last)
+                data, stamp = await threads.run_sync(_read_chunk, fd, want, offset, last)
             except OSError as exc:
                 raise map_os_error(exc, self.path) from exc
             if not data or (stamp is not None and stamp != self._stamp):
@@ -314,11 +313,9 @@ class LocalBackend:
         content: bytes | None = None
         try:
             if read_small:
-                opened, fd, st, content = await anyio.to_thread.run_sync(
-                    _open_small_file, path, root
-                )
+                opened, fd, st, content = await threads.run_sync(_open_small_file, path, root)
             else:
-                opened, fd, st = await anyio.to_thread.run_sync(_open_regular_file, path, root)
+                opened, fd, st = await threads.run_sync(_open_regular_file, path, root)
         except OSError as exc:
             raise map_os_error(exc, path) from exc
         # The download is named after what was asked for, even through a symbolic link.
@@ -351,7 +348,7 @@ class LocalBackend:
         if "\x00" in path:
             raise SourceNotFound("a path with a NUL character names no directory")
         try:
-            return await anyio.to_thread.run_sync(_scan_directory, path, _root_option(options))
+            return await threads.run_sync(_scan_directory, path, _root_option(options))
         except OSError as exc:
             raise map_os_error(exc, path) from exc
 

@@ -7,11 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import pytest
 
 from sendfs import send_file
-from sendfs.storages import LocalBackend
+from sendfs.storages import LocalBackend, threads
 from sendfs.storages.base import ReadHint
 from sendfs.storages.local import SMALL_FILE
 from tests.helpers import http_scope, record_call
@@ -25,13 +24,13 @@ CONTENT = bytes(range(256)) * 40  # 10240 bytes
 def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the functions sent to worker threads while the test runs."""
     sent: list[str] = []
-    run_sync = anyio.to_thread.run_sync
+    run_sync = threads.run_sync
 
-    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def counting(function: Callable[..., Any], *args: Any) -> Any:
         sent.append(getattr(function, "__name__", repr(function)))
-        return await run_sync(function, *args, **kwargs)
+        return await run_sync(function, *args)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    monkeypatch.setattr(threads, "run_sync", counting)
     return sent
 
 
