@@ -35,7 +35,7 @@ from typing import Any
 from lilya.apps import Lilya
 from lilya.requests import Request as LilyaRequest
 from lilya.responses import FileResponse as LilyaFileResponse
-from lilya.responses import JSONResponse, PlainText
+from lilya.responses import JSONResponse, PlainText, Response
 from lilya.routing import Path
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
@@ -142,6 +142,13 @@ def sendfs_app() -> Lilya:
     async def small_file() -> sendfs.FileResponse:
         return sendfs.send_file(small)
 
+    with open(small, "rb") as handle:  # at startup, before the server serves anything
+        in_memory = handle.read()
+
+    async def small_from_memory() -> Response:
+        # The floor of small files: the same app and server, no file and no worker thread.
+        return Response(in_memory, media_type="application/octet-stream")
+
     async def close_storages() -> None:
         await sendfs.registry.aclose()
 
@@ -150,6 +157,7 @@ def sendfs_app() -> Lilya:
             Path("/ping", ping, methods=["GET"]),
             Path("/big", big_file, methods=["GET"]),
             Path("/small", small_file, methods=["GET"]),
+            Path("/small-memory", small_from_memory, methods=["GET"]),
             *_s3_routes(),
         ],
         on_shutdown=[close_storages],

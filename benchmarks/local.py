@@ -42,6 +42,8 @@ UVICORN_SPEEDUP, UVICORN_CPU = 2.0, 1.0
 #: granian: sendfs's MB/s over Starlette's on granian; its CPU over Starlette's.
 GRANIAN_SPEEDUP, GRANIAN_CPU_RATIO = 1.0, 1.0
 SMALL_SPEEDUP = 2.5
+#: The floor of a small download: sendfs's app and server answering 4 KiB from memory.
+FLOOR = "the sendfs app's Lilya Response of 4 KiB from memory, no file (reference: the floor)"
 WRK_CONNECTIONS = 16
 #: The figures of a small-file run.
 REQUESTS_PER_S = "req/s"
@@ -159,6 +161,7 @@ def small_files(
             f"uvicorn: {label}": _rate(server, server.url + "/small", seconds, tools)
             for server, label in zip(started, (SENDFS, STARLETTE), strict=True)
         }
+        contenders[FLOOR] = _rate(started[0], started[0].url + "/small-memory", seconds, tools)
         nginx = servers.nginx(files.root, "/" + files.small.name)
         if nginx is not None:
             started.append(nginx)
@@ -192,6 +195,16 @@ def _small_rows(results: Results, how: str) -> list[Row]:
             starlette[CPU_PER_REQUEST].show("us/request"),
         ),
     ]
+    floor = results[FLOOR]
+    rows.append(
+        Row(
+            section,
+            f"4 KiB, uvicorn: {FLOOR}",
+            f"{floor[REQUESTS_PER_S].show('req/s')}, "
+            f"{floor[REQUESTS_PER_S].ratio(starlette[REQUESTS_PER_S]):.2f}x Starlette",
+            floor[CPU_PER_REQUEST].show("us/request"),
+        )
+    )
     if NGINX in results:
         nginx = results[NGINX]
         rows.append(
