@@ -30,7 +30,7 @@ async def test_the_result_and_the_error_come_back() -> None:
 
 
 async def test_an_anyio_cancellation_waits_for_the_worker() -> None:
-    started, finished = threading.Event(), []
+    started, finished = threading.Event(), list[float]()
     with anyio.move_on_after(0.05) as scope:
         await threads.run_sync(_slow, started, finished)
         pytest.fail("the cancellation should have been delivered once the worker returned")
@@ -39,7 +39,7 @@ async def test_an_anyio_cancellation_waits_for_the_worker() -> None:
 
 
 async def test_a_plain_task_cancel_waits_for_the_worker() -> None:
-    started, finished = threading.Event(), []
+    started, finished = threading.Event(), list[float]()
     task = asyncio.ensure_future(threads.run_sync(_slow, started, finished))
     await anyio.to_thread.run_sync(started.wait)
     task.cancel()
