@@ -176,7 +176,8 @@ to back, so what drifts between rounds cancels out). MB = 10^6 bytes. "server CP
 + sys time of the server's whole process tree (workers included) during each download, per GiB
 sent (per request, or per download, where so labelled). Targets are those of issue 17; rows
 marked "(issue 5)" keep that issue's. nginx figures are a reference, without a target. Timings
-are never asserted by the tests: this page is the record.
+are never asserted by the tests: this page is the record. Why a line misses its target, and
+what would meet it: [Where the time goes](performance.md).
 
 Run it again with `nox -s bench` (about 12 minutes with the default 7 rounds on the machine
 below; needs curl, and uses nginx and wrk when installed: the session installs them with
