@@ -613,13 +613,17 @@ class Download:
             tracker.size = info.size
             tracker.download_name = self.filename or name
             tracker.content_type = media_type
-        if self.offload is not None:
+        sniffed: str | None = None
+        if self.offload is not None:  # the front server answers: the type is needed now
+            if sniffed := await self._sniff(resource, caller):
+                media_type = self._media_type(name, stored_type, caller, sniffed)
             offloaded = await self._offloaded(resource, method, name, media_type, caller)
             if offloaded is not None:
                 return offloaded
         plan = self._plan(method, headers, info, validators, media_type)
         if (
-            plan.status not in (304, 412)
+            sniffed is None
+            and plan.status not in (304, 412)
             and encoding is None  # the encoded bytes say nothing of the type
             and (sniffed := await self._sniff(resource, caller))
         ):

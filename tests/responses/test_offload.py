@@ -405,3 +405,17 @@ async def test_the_callers_disposition_travels_in_the_presigned_url_only(
     assert "content-disposition" not in response.headers  # nginx would send two
     query = parse_qs(urlsplit(response.headers["x-reproxy-url"]).query)
     assert query["response-content-disposition"] == [caller]
+
+
+async def test_a_sniffed_type_reaches_the_front_server(
+    registry: StorageRegistry, root: Path
+) -> None:
+    pytest.importorskip("magic")
+    (root / "page").write_bytes(b"%PDF-1.4\n" + CONTENT)
+    offload = XAccelRedirect("/_files/", root=str(root))
+    async with client(
+        registry, root / "page", offload=offload, deduce_media_type_from_body=True
+    ) as app:
+        response = await app.get("/file")
+    assert response.headers["x-accel-redirect"] == "/_files/page"
+    assert response.headers["content-type"] == "application/pdf"
