@@ -261,7 +261,10 @@ class StorageRegistry:
                 names: ``s4://`` gets ``'s3'``).
             MissingDependency: The package of ``url``'s backend is not installed (the message
                 says what to ``pip install``).
-            TypeError: An option is given both in ``storage_options`` and as a keyword.
+            TypeError: An option is given both in ``storage_options`` and as a keyword, or
+                ``offload`` is neither an ``XAccelRedirect`` nor an ``XSendfile``.
+            ValueError: An ``offload`` that cannot apply to ``url``'s files (``remote=`` only
+                for a local directory; ``XSendfile`` or no ``remote=`` for a storage).
         """
         merged = _merged_options(storage_options, options)
         if offload is not None:
@@ -269,12 +272,29 @@ class StorageRegistry:
 
             if not isinstance(offload, XAccelRedirect | XSendfile):
                 raise TypeError(f"offload must be an XAccelRedirect or XSendfile, not {offload!r}")
+            self._check_offload(name, url, offload)
         if name.lower() == _scheme_of(url):
             raise ValueError(f"mount {name!r} cannot point to its own scheme")
         self._refuse_cycle(name.lower(), url)
         self._check_served(name, url)
         name = self._claim(name, replace=replace)
         self._mounts[name] = Mount(name, url, merged, offload)
+
+    def _check_offload(self, name: str, url: str, offload: Offload) -> None:
+        """Refuse an offload that could never apply to the files of the mount ``name``."""
+        from ..responses.offload import XSendfile
+
+        scheme = _scheme_of(url)
+        if scheme in self._mounts:
+            return  # a mount of a mount: its own kind decides, per download
+        local = scheme in (None, "file")
+        if local and not isinstance(offload, XSendfile) and offload.location is None:
+            raise ValueError(f"mount {name!r} holds local files: its offload needs location=")
+        if not local and (isinstance(offload, XSendfile) or offload.remote is None):
+            raise ValueError(
+                f"mount {name!r} holds objects of a storage: a front server reaches them "
+                "through XAccelRedirect(remote=...) only"
+            )
 
     def _check_served(self, name: str, url: str) -> None:
         """Refuse a mount whose URL no backend can serve, before anything is changed."""

@@ -419,3 +419,21 @@ async def test_a_sniffed_type_reaches_the_front_server(
         response = await app.get("/file")
     assert response.headers["x-accel-redirect"] == "/_files/page"
     assert response.headers["content-type"] == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    ("url", "offload", "message"),
+    [
+        ("local", XAccelRedirect(remote="/_r"), "needs location="),
+        ("memory://bucket", XSendfile(), "remote="),
+        ("memory://bucket", XAccelRedirect("/_files/", root="/srv"), "remote="),
+    ],
+)
+def test_a_mount_refuses_an_offload_that_cannot_apply(
+    root: Path, url: str, offload: XAccelRedirect | XSendfile, message: str
+) -> None:
+    registry = StorageRegistry()
+    with pytest.raises(ValueError, match=message):
+        registry.mount("m", str(root) if url == "local" else url, offload=offload)
+    assert "m" not in registry.mounts
+    registry.mount("ok", str(root), offload=XSendfile())  # what fits is taken
