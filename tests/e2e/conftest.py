@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,33 +128,47 @@ def _ready(server: UvicornServer, token: str) -> bool:
     pytest.fail(f"uvicorn did not answer within {STARTUP_DEADLINE} s:\n{server.log_text()}")
 
 
-def _spawn(data: E2EData, log: Path, http: str, token: str) -> UvicornServer:
+def _spawn(
+    factory: str, env: Mapping[str, str], token_variable: str, token: str, log: Path, http: str
+) -> UvicornServer:
     port = free_port()
     command = [
-        *(sys.executable, "-m", "uvicorn", "--factory", "tests.e2e.app:create_app"),
+        *(sys.executable, "-m", "uvicorn", "--factory", factory),
         *("--host", "127.0.0.1", "--port", str(port), "--http", http, "--no-access-log"),
         *("--lifespan", "on", "--timeout-graceful-shutdown", "3"),
     ]
-    env = {
+    full_env = {
         **os.environ,  # AWS_ENDPOINT_URL and the fake credentials of the moto fixture
-        "SENDFS_E2E_ROOT": str(data.root),
-        "SENDFS_E2E_BUCKET": data.bucket,
-        "SENDFS_E2E_TOKEN": token,
+        **env,
+        token_variable: token,
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            command, cwd=PROJECT_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
         )
     return UvicornServer(url=f"http://127.0.0.1:{port}", log=log, process=process)
 
 
 @contextmanager
-def _run_uvicorn(data: E2EData, log: Path, http: str = "auto") -> Iterator[UvicornServer]:
-    """Start uvicorn on a free port of 127.0.0.1 (retrying if the port was taken meanwhile)."""
+def running_uvicorn(
+    factory: str, env: Mapping[str, str], token_variable: str, log: Path, http: str = "auto"
+) -> Iterator[UvicornServer]:
+    """Start an app factory under uvicorn on a free port of 127.0.0.1; stop it afterwards.
+
+    The app answers ``GET /ping`` with the token it reads from ``token_variable``, which tells
+    it from another process on the port. A port taken meanwhile is retried with another.
+
+    Args:
+        factory: The ``module:function`` that makes the app.
+        env: The app's settings (besides this process's environment).
+        token_variable: The variable the app reads its token from.
+        log: Where uvicorn's output goes.
+        http: uvicorn's ``--http``.
+    """
     token = secrets.token_hex(8)
     for _ in range(START_ATTEMPTS):
-        server = _spawn(data, log, http, token)
+        server = _spawn(factory, env, token_variable, token, log, http)
         if _ready(server, token):
             break
         if "address already in use" not in server.log_text().lower():
@@ -165,6 +179,14 @@ def _run_uvicorn(data: E2EData, log: Path, http: str = "auto") -> Iterator[Uvico
         yield server
     finally:
         server.stop()
+
+
+def _run_uvicorn(
+    data: E2EData, log: Path, http: str = "auto"
+) -> AbstractContextManager[UvicornServer]:
+    """``tests.e2e.app`` under uvicorn (see :func:`running_uvicorn`)."""
+    env = {"SENDFS_E2E_ROOT": str(data.root), "SENDFS_E2E_BUCKET": data.bucket}
+    return running_uvicorn("tests.e2e.app:create_app", env, "SENDFS_E2E_TOKEN", log, http)
 
 
 @pytest.fixture(scope="module", params=["h11", "httptools"])

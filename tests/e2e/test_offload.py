@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +35,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import PROJECT_ROOT, START_ATTEMPTS, UvicornServer, _ready
+from tests.e2e.conftest import UvicornServer, running_uvicorn
 from tests.e2e.frontservers import (
     FrontServer,
     NginxLogLine,
@@ -218,37 +216,13 @@ def offload_app(
 ) -> Iterator[UvicornServer]:
     """uvicorn serving ``tests.e2e.offload_app`` on a free port of 127.0.0.1."""
     log = tmp_path_factory.mktemp("offload-app") / "uvicorn.log"
-    token = secrets.token_hex(8)
     env = {
-        **os.environ,  # AWS_ENDPOINT_URL and the fake credentials of the moto fixture
         "SENDFS_OFFLOAD_ROOT": str(offload_data.root),
         "SENDFS_OFFLOAD_BUCKET": offload_data.bucket,
-        "SENDFS_OFFLOAD_TOKEN": token,
-        "PYTHONUNBUFFERED": "1",
     }
-    for _ in range(START_ATTEMPTS):
-        port = free_port()
-        command = [
-            *(sys.executable, "-m", "uvicorn", "--factory", "tests.e2e.offload_app:create_app"),
-            *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
-            *("--lifespan", "on", "--timeout-graceful-shutdown", "3"),
-        ]
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-            )
-        server = UvicornServer(url=f"http://127.0.0.1:{port}", log=log, process=process)
-        if _ready(server, token):
-            break
-        server.stop()
-        if "address already in use" not in server.log_text().lower():
-            pytest.fail(f"uvicorn exited with {process.returncode}:\n{server.log_text()}")
-    else:
-        pytest.fail(f"no free port after {START_ATTEMPTS} attempts:\n{server.log_text()}")
-    try:
+    factory = "tests.e2e.offload_app:create_app"
+    with running_uvicorn(factory, env, "SENDFS_OFFLOAD_TOKEN", log) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -367,24 +341,22 @@ def test_the_front_server_revalidates_a_local_file(
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)
-def test_nginx_sends_odd_names_from_storage_files(
+def test_the_front_server_sends_odd_names_from_storage_files(
     name: str,
-    nginx: FrontServer,
+    front: tuple[str, FrontServer],
     offload_app: UvicornServer,
     offload_data: OffloadData,
     tmp_path: Path,
 ) -> None:
+    kind, server = front
+    route = f"/{kind}/files/{quote(name)}"
     rid = new_rid()
-    got = curl(f"{nginx.url}/nginx/files/{quote(name)}?rid={rid}", tmp_path / "body")
+    got = curl(f"{server.url}{route}?rid={rid}", tmp_path / "body")
 
     assert got.status == 200
     assert got.body.read_bytes() == offload_data.files[name]
-    own = app_fields(offload_app, f"/nginx/files/{quote(name)}")
-    assert got.one("content-disposition") == own["content-disposition"]
+    assert got.one("content-disposition") == app_fields(offload_app, route)["content-disposition"]
     assert_app_sent_no_body(offload_app, rid)
-
-
-# -- nginx, S3 objects --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))
@@ -504,20 +476,4 @@ def test_lighttpd_sends_a_local_file(
     assert got.one("content-disposition") == own["content-disposition"]
     assert got.one("cache-control") == own["cache-control"]
     assert got.values("x-sendfile") == []
-    assert_app_sent_no_body(offload_app, rid)
-
-
-@pytest.mark.parametrize("name", ODD_NAMES)
-def test_lighttpd_sends_odd_names_from_storage_files(
-    name: str,
-    lighttpd: FrontServer,
-    offload_app: UvicornServer,
-    offload_data: OffloadData,
-    tmp_path: Path,
-) -> None:
-    rid = new_rid()
-    got = curl(f"{lighttpd.url}/lighttpd/files/{quote(name)}?rid={rid}", tmp_path / "body")
-
-    assert got.status == 200
-    assert got.body.read_bytes() == offload_data.files[name]
     assert_app_sent_no_body(offload_app, rid)
