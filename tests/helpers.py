@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -226,3 +229,25 @@ def captured_logs(name: str = "sendfs") -> Iterator[list[logging.LogRecord]]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+#: The project's root: scripts run from there import the working tree's sendfs.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter from the project's root; its output as text.
+
+    Args:
+        script: The Python source.
+        env: The environment; by default this process's.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=PROJECT_ROOT,
+    )

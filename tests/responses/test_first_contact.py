@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import subprocess
-import sys
 import textwrap
 import typing
 from collections.abc import AsyncIterable, Callable
@@ -23,8 +21,7 @@ from sendfs.exceptions import UnknownScheme
 from sendfs.responses.core import BinaryFile, Download, Source
 from sendfs.storages.registry import Resolved
 from sendfs.storages.streams import Stream
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import run_python
 
 
 def faces() -> list[Any]:
@@ -129,14 +126,7 @@ def test_a_storage_url_without_its_package_fails_at_build_time(
             print("BUILT")
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=str(ROOT),
-    )
+    done = run_python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MISSING: ")
     assert f"pip install 'sendfs[{extra}]'" in done.stdout

@@ -8,8 +8,6 @@ presigns on S3 are SigV4.
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,10 +21,9 @@ from sendfs.exceptions import MissingDependency, UnknownScheme
 from sendfs.storages import FileInfo, Resource, ResourceBase, StorageRegistry
 from sendfs.storages.registry import close_schemes
 from sendfs.storages.s3 import S3Resource, with_pool_size
+from tests.helpers import run_python
 
 pytestmark = pytest.mark.anyio
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class OptionsResource(ResourceBase):
@@ -144,14 +141,7 @@ def test_mounting_without_the_extra_fails_at_mount_time_naming_it(
             print("MOUNTED")
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=str(ROOT),
-    )
+    done = run_python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MISSING: cannot mount 'media': ")
     assert f"pip install 'sendfs[{extra}]'" in done.stdout

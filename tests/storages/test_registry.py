@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
-import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +31,7 @@ from sendfs.storages import (
     StorageRegistry,
 )
 from sendfs.storages.fileobj import FileObjBackend
+from tests.helpers import run_python
 
 pytestmark = pytest.mark.anyio
 
@@ -556,15 +556,7 @@ def test_a_missing_package_names_the_extra(module: str, url: str, extra: str) ->
         .replace("URL", repr(url))
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
+    done = run_python(script, env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MISSING:")
     assert f"pip install 'sendfs[{extra}]'" in done.stdout
